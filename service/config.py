@@ -1,0 +1,82 @@
+"""Settings from the environment (``REPORTSUM_*``, ``OPENAI_*``) and CLI flags.
+
+One ``Settings`` object travels through the program; flags override the environment by
+being passed as keyword arguments (``Settings(**flags)``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BackendName = Literal["auto", "openai", "local", "replay"]
+StructuredMode = Literal["auto", "json_schema", "json_object", "none"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LOCAL_MODEL_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+
+
+def _cache_dir() -> Path:
+    return Path(user_cache_dir("reportsum"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REPORTSUM_", extra="ignore", populate_by_name=True)
+
+    backend: BackendName = "auto"
+    model: str | None = None
+
+    # OpenAI-compatible endpoint (read under the SDK's own variable names).
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("openai_base_url", "OPENAI_BASE_URL")
+    )
+    openai_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("openai_api_key", "OPENAI_API_KEY")
+    )
+    structured_mode: StructuredMode = "auto"
+    timeout: float = 120.0
+    max_retries: int = 2  # the SDK's transport retries (429/5xx/timeouts); we add none on top
+    concurrency: int = 4  # in-flight model calls for one article (or, in batch, in total)
+
+    chunk_tokens: int = 1200  # tiktoken budget of one chunk's text
+
+    # Embedded model.
+    local_model: Path | None = None
+    local_gpu_layers: int = 0
+    local_threads: int | None = None
+    local_ctx: int = 4096
+
+    # Record / replay.
+    recordings: Path = PROJECT_ROOT / "fixtures" / "recordings"
+    record: bool = False
+
+    # Persistence.
+    cache: Path = Field(default_factory=lambda: _cache_dir() / "digests.sqlite3")
+    no_cache: bool = False
+    db: Path = Field(default_factory=lambda: Path(user_data_dir("reportsum")) / "jobs.sqlite3")
+
+    # HTTP API.
+    api_key: str | None = None
+    max_chars: int = 1_000_000
+
+    quiet: bool = False
+
+    def resolved_backend(self) -> Literal["openai", "local", "replay"]:
+        """``auto`` means: an endpoint is configured -> openai, otherwise the embedded model."""
+        if self.backend != "auto":
+            return self.backend
+        return "openai" if (self.openai_base_url or self.openai_api_key) else "local"
+
+    def resolved_model(self) -> str:
+        if self.model:
+            return self.model
+        backend = self.resolved_backend()
+        if backend == "openai":
+            return "gpt-4o-mini"
+        if backend == "local" and self.local_model:
+            return self.local_model.stem
+        return DEFAULT_LOCAL_MODEL_NAME
