@@ -1,0 +1,265 @@
+"""Decide what part of the input is the report, keeping offsets into the raw text.
+
+Input arrives as plain text or web-page source. Either way it is cut into *blocks*: runs
+of visible text, each with its span in the raw input (``raw[start:end] == block.text``).
+Blocks that are not the report (page chrome, bylines, photo captions, repeated
+paragraphs, a story appended after the report) are moved to ``excluded`` with a reason,
+so nothing is summarised twice and a reader can check what was left out.
+
+Pure functions: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from service.ingest import looks_like_html
+from service.models import Excluded
+
+TERMINAL = "。！？；!?;…"
+CLOSERS = "”’」』)）》"
+
+
+@dataclass(frozen=True)
+class Block:
+    start: int
+    end: int
+    text: str
+    gap_before: int = 1  # newlines between the previous block and this one
+
+
+@dataclass
+class Cleaned:
+    blocks: list[Block]  # kept, in document order
+    excluded: list[Excluded] = field(default_factory=list)
+    title: str | None = None
+
+
+# ---------------------------------------------------------------------------- blocks
+
+
+def split_blocks(raw: str) -> list[Block]:
+    """Non-blank lines of plain text, or visible text runs of HTML, with raw offsets."""
+    if looks_like_html(raw):
+        return _html_blocks(raw)
+    blocks: list[Block] = []
+    newlines = 0
+    for m in re.finditer(r"[^\n]*\n?", raw):
+        line = m.group()
+        stripped = line.strip()
+        if not stripped:
+            newlines += line.count("\n")
+            continue
+        lead = len(line) - len(line.lstrip())
+        start = m.start() + lead
+        blocks.append(Block(start, start + len(stripped), stripped, max(newlines, 1) if blocks else 0))
+        newlines = line.count("\n")
+    return blocks
+
+
+_SKIP_TAGS = {"script", "style", "noscript", "template", "iframe", "svg", "canvas", "nav", "header",
+              "footer", "aside", "form", "button", "select", "option", "textarea", "head", "title"}
+_BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "table", "section", "article",
+               "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "dd", "dt", "hr", "figure",
+               "figcaption", "center"}
+_CHROME_CLASS = re.compile(r"nav|menu|share|footer|header|breadcrumb|sidebar|comment|copyright|login|toolbar",
+                           re.I)
+
+
+class _VisibleText(HTMLParser):
+    """Collects (offset, text) of visible text nodes; offsets index the page source."""
+
+    def __init__(self, raw: str):
+        super().__init__(convert_charrefs=False)
+        self.raw = raw
+        self._line_starts = [0] + [m.end() for m in re.finditer("\n", raw)]
+        self.skip_depth = 0
+        self.stack: list[tuple[str, bool]] = []
+        self.runs: list[tuple[int, int, bool]] = []  # start, end, caption?
+        self.breaks = 0
+        self.caption_depth = 0
+
+    def _offset(self) -> int:
+        line, col = self.getpos()
+        return self._line_starts[line - 1] + col
+
+    def handle_starttag(self, tag, attrs):
+        cls = " ".join(v or "" for k, v in attrs if k in ("class", "id", "role"))
+        skip = tag in _SKIP_TAGS or bool(_CHROME_CLASS.search(cls))
+        if tag in ("br", "hr", "img", "meta", "link", "input"):
+            self.breaks += 1
+            return
+        self.stack.append((tag, skip))
+        self.skip_depth += skip
+        self.caption_depth += tag == "figcaption"
+        if tag in _BLOCK_TAGS:
+            self.breaks += 1
+
+    def handle_endtag(self, tag):
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i][0] == tag:
+                for t, skip in self.stack[i:]:
+                    self.skip_depth -= skip
+                    self.caption_depth -= t == "figcaption"
+                del self.stack[i:]
+                break
+        if tag in _BLOCK_TAGS:
+            self.breaks += 1
+
+    def handle_data(self, data):
+        if self.skip_depth or not data.strip():
+            return
+        start = self._offset()
+        if self.raw[start : start + len(data)] != data:  # parser offsets must be exact
+            found = self.raw.find(data, max(0, start - 16))
+            if found < 0:
+                return
+            start = found
+        self.runs.append((start, start + len(data), self.caption_depth > 0, self.breaks))
+        self.breaks = 0
+
+
+def _html_blocks(raw: str) -> list[Block]:
+    parser = _VisibleText(raw)
+    parser.feed(raw)
+    parser.close()
+    blocks: list[Block] = []
+    for start, end, _caption, breaks in parser.runs:
+        # Visible text may itself hold line breaks: split it like plain text.
+        for k, sub in enumerate(split_blocks_plain(raw[start:end])):
+            gap = sub.gap_before if k else (2 if breaks else 0)
+            blocks.append(Block(start + sub.start, start + sub.end, sub.text, gap))
+    return blocks
+
+
+def split_blocks_plain(raw: str) -> list[Block]:
+    out: list[Block] = []
+    for m in re.finditer(r"[^\n]+", raw):
+        stripped = m.group().strip()
+        if stripped:
+            lead = len(m.group()) - len(m.group().lstrip())
+            out.append(Block(m.start() + lead, m.start() + lead + len(stripped), stripped, 1 if out else 0))
+    return out
+
+
+# ---------------------------------------------------------------------------- rules
+
+_CONTACT = re.compile(
+    r"(tele?[:：]|电话[:：]|传真|邮箱|e-?mail|[\w.]+@[\w.]+|来稿|投稿|长按|扫码|二维码|关注我们|点击|阅读原文|"
+    r"责任编辑|编辑[:：]|审核[:：]|来源[:：]|版权|copyright|©|分享到|相关话题|相关阅读|上一篇|下一篇|"
+    r"返回首页|^首页$|打印本页|关闭窗口|浏览次数|字号|\d{3,4}-\d{7,8}|1[3-9]\d{9})",
+    re.I,
+)
+_BYLINE = re.compile(r"(记者|通讯员|文/图|图/文|文\s*/|摄影|撰稿|供稿|特约)")
+HEADING_RE = re.compile(
+    r"^(关键词|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|第[一二三四五六七八九十]+[部分章节条]|"
+    r"\d{1,2}[.、．]\D)"
+)
+
+
+_ENUM_PREFIX = re.compile(r"^([一二三四五六七八九十]+是|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|\d+[.、．])")
+
+
+def _norm(text: str) -> str:
+    """Comparable form of a paragraph: no enumerator, whitespace or punctuation."""
+    return re.sub(r"[\s\W_]+", "", _ENUM_PREFIX.sub("", text))
+
+
+def _ends_sentence(text: str) -> bool:
+    return text.rstrip(CLOSERS)[-1:] in TERMINAL if text.rstrip(CLOSERS) else False
+
+
+def _is_chrome(block: Block) -> bool:
+    t = block.text
+    if _CONTACT.search(t) and len(t) <= 80:
+        return True
+    # short markup leftovers and menu words: no CJK sentence in them
+    return len(t) <= 2 or (len(t) <= 6 and not _ends_sentence(t) and not re.search(r"[\u4e00-\u9fff]{2}", t))
+
+
+def _is_byline(block: Block) -> bool:
+    return len(block.text) <= 50 and bool(_BYLINE.search(block.text)) and not _ends_sentence(block.text)
+
+
+def _is_caption(block: Block, prev: Block | None, nxt: Block | None) -> bool:
+    """Photo captions: a short line set apart by a photo's gap, or cutting a sentence in two."""
+    t = block.text
+    if len(t) > 80 or HEADING_RE.match(t) or t.count("。") > 1:
+        return False
+    # A photo leaves two or more blank lines above its caption in pasted text.
+    if nxt is None:
+        return block.gap_before >= 4 and not _ends_sentence(t)
+    if block.gap_before >= 4 and (len(t) <= 40 or _ends_sentence(t)):
+        return True
+    return block.gap_before >= 3 and len(t) <= 30 and t.endswith("。") and not re.search("[,，、;；]", t)
+
+
+def _slogan_run(blocks: list[Block], i: int) -> int:
+    """Length of a run of >=3 short lines starting the same way (e.g. "我们..." slogans)."""
+    j = i
+    while (j < len(blocks) and len(blocks[j].text) <= 30 and not _ends_sentence(blocks[j].text)
+           and blocks[j].text[:2] == blocks[i].text[:2]):
+        j += 1
+    return j - i if j - i >= 3 else 0
+
+
+def clean(raw: str) -> Cleaned:
+    blocks = split_blocks(raw)
+    kept: list[Block] = []
+    excluded: list[Excluded] = []
+    seen_text = ""  # normalised kept text, to spot repeated paragraphs
+    main_started = False
+    bylines = 0
+    i = 0
+    while i < len(blocks):
+        b = blocks[i]
+        prev = kept[-1] if kept else None
+        nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+        reason = None
+        if run := _slogan_run(blocks, i):
+            excluded.append(Excluded(span=(b.start, blocks[i + run - 1].end), reason="slogan"))
+            i += run
+            continue
+        if _is_chrome(b) or (not main_started and len(b.text) <= 5 and not _ends_sentence(b.text)):
+            reason = "page chrome or contact line"
+        elif _is_byline(b):
+            bylines += 1
+            if main_started and bylines > 1 and prev is not None and not _is_byline(prev) and _appended_story_ahead(kept):
+                # A second byline after the report has begun: what follows is another story.
+                cut = _story_start(kept)
+                start = kept[cut].start if cut < len(kept) else b.start
+                excluded.append(Excluded(span=(start, blocks[-1].end), reason="unrelated appended story"))
+                kept = kept[:cut]
+                break
+            reason = "byline"
+        elif main_started and _is_caption(b, prev, nxt):
+            reason = "photo caption"
+        elif len(_norm(b.text)) >= 12 and _norm(b.text) in seen_text:
+            reason = "duplicate paragraph"
+        if reason:
+            excluded.append(Excluded(span=(b.start, b.end), reason=reason))
+        else:
+            kept.append(b)
+            seen_text += _norm(b.text) + "|"
+            main_started = main_started or len(b.text) > 60
+        i += 1
+    title = next((b.text for b in kept if 8 <= len(b.text) <= 60 and b.text[-1] not in "。！？；"), None)
+    return Cleaned(blocks=kept, excluded=_merge_excluded(excluded), title=title)
+
+
+def _appended_story_ahead(kept: list[Block]) -> bool:
+    return sum(len(b.text) for b in kept) > 400
+
+
+def _story_start(kept: list[Block]) -> int:
+    """Index of the first headline line just above the second byline (len(kept) if none)."""
+    j = len(kept)
+    while j > 0 and len(kept[j - 1].text) <= 40 and not _ends_sentence(kept[j - 1].text):
+        j -= 1
+    return j
+
+
+def _merge_excluded(items: list[Excluded]) -> list[Excluded]:
+    return sorted(items, key=lambda e: e.span)
