@@ -183,7 +183,7 @@ async def summarize_cached(
         key = key or key_for(text, backend, settings)
         try:
             hit = cache.get(key)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             log.warning("digest cache %s unusable, continuing without it: %s", cache.path, exc)
             use_cache = False
         else:
@@ -194,6 +194,6 @@ async def summarize_cached(
         assert cache is not None and key is not None
         try:
             cache.put(key, digest)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             log.warning("digest cache %s: could not store %s: %s", cache.path, source or key[:12], exc)
     return digest, False

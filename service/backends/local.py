@@ -2,9 +2,11 @@
 
 Loading the GGUF file costs seconds, so one ``Llama`` per (path, context, threads, GPU
 layers) is loaded per process and shared by every ``LocalBackend``. llama.cpp is neither
-thread-safe nor cheap: each call runs in a worker thread (the event loop stays free for
-the HTTP server) behind one process-wide lock (calls are serialized; running two at once
-on the same cores would only make both slower).
+thread-safe nor cheap: each call runs on one dedicated worker thread (the event loop stays
+free for the HTTP server) and holds one process-wide lock, so calls are serialized
+(running two at once on the same cores would only make both slower). A single-worker
+executor rather than ``asyncio.to_thread``: queued calls wait without occupying the
+default pool's threads, and a call cancelled while still queued never runs.
 
 llama-cpp-python keeps the KV cache of the previous call and re-evaluates only what
 follows the longest common token prefix, so callers that keep the system prompt
@@ -19,6 +21,8 @@ to "any JSON" when the schema has a construct the converter does not know.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import json
 import logging
 import os
@@ -47,6 +51,21 @@ _LLAMA_LOCK = threading.Lock()
 _MODELS: dict[tuple[str, int, int, int], Llama] = {}
 _GRAMMARS: dict[str, LlamaGrammar] = {}
 _GRAMMARS_LOCK = threading.Lock()
+_EXECUTOR: concurrent.futures.ThreadPoolExecutor | None = None
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None:
+            _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+        return _EXECUTOR
+
+
+async def _in_llama_thread(fn: Any, *args: Any) -> Any:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_executor(), functools.partial(fn, *args))
 
 
 def _import_llama_cpp() -> Any:
@@ -70,6 +89,8 @@ def load_model(path: Path, *, n_ctx: int, n_threads: int, n_gpu_layers: int) -> 
                     model_path=key[0],
                     n_ctx=n_ctx,
                     n_threads=n_threads,
+                    # llama-cpp-python would otherwise use every core for prompt eval
+                    n_threads_batch=n_threads,
                     n_gpu_layers=n_gpu_layers,
                     verbose=False,
                 )
@@ -97,6 +118,14 @@ def grammar_for_schema(schema: dict[str, Any]) -> LlamaGrammar:
         return grammar
 
 
+def _usable_cpus() -> int:
+    # The cores this process may run on (a container's cpuset), not the host's count.
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class LocalBackend:
     name = "local"
 
@@ -113,7 +142,7 @@ class LocalBackend:
         self.model_path = Path(model_path)
         self.model = model
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_threads = n_threads or _usable_cpus()
         self.n_gpu_layers = n_gpu_layers
 
     @classmethod
@@ -137,10 +166,10 @@ class LocalBackend:
 
     async def warm_up(self) -> None:
         """Load the model now rather than during the first request."""
-        await asyncio.to_thread(self.llama)
+        await _in_llama_thread(self.llama)
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        return await asyncio.to_thread(self._complete_blocking, request)
+        return await _in_llama_thread(self._complete_blocking, request)
 
     def _complete_blocking(self, request: LLMRequest) -> LLMResponse:
         llm = self.llama()

@@ -1,0 +1,67 @@
+"""Upper bound of the segmentation: label every unit with the gold category it overlaps
+best (a perfect classifier) and score with the one-to-one matching rule.
+
+    python bench/oracle_units.py [--min-chars 8]
+
+If this number is low, no classifier can fix it: the units do not follow claim structure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from scipy.optimize import linear_sum_assignment
+import numpy as np
+
+from service.clean import clean
+from service.segment import segment
+
+ROOT = Path(__file__).resolve().parent.parent
+CATS = ("achievements", "problems", "plans")
+
+
+def overlaps(a, b) -> bool:
+    ov = min(a[1], b[1]) - max(a[0], b[0])
+    return ov > 0 and 2 * ov >= min(a[1] - a[0], b[1] - b[0])
+
+
+def match(items, golds) -> int:
+    if not items or not golds:
+        return 0
+    m = np.array([[1 if overlaps(i, g) else 0 for g in golds] for i in items])
+    r, c = linear_sum_assignment(-m)
+    return int(m[r, c].sum())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--min-chars", type=int, default=8)
+    ap.add_argument("--pair-max", type=int, default=0)
+    args = ap.parse_args()
+    tot = {"gold": 0, "items": 0, "matched": 0}
+    for art in sorted((ROOT / "fixtures/articles").glob("*.txt")):
+        raw = art.read_text(encoding="utf-8")
+        gold = json.loads((ROOT / "fixtures/gold" / (art.stem + ".json")).read_text(encoding="utf-8"))
+        gspans = {c: [(raw.find(g["evidence"]), raw.find(g["evidence"]) + len(g["evidence"])) for g in gold[c]
+                      if raw.find(g["evidence"]) >= 0] for c in CATS}
+        units = [(u.start, u.end) for s in segment(raw, clean(raw).blocks, args.min_chars, args.pair_max).sentences for u in s.units]
+        labelled = {c: [] for c in CATS}
+        for u in units:
+            best = max(((min(u[1], g[1]) - max(u[0], g[0]), c) for c in CATS for g in gspans[c] if overlaps(u, g)),
+                       default=None)
+            if best:
+                labelled[best[1]].append(u)
+        m = sum(match(labelled[c], gspans[c]) for c in CATS)
+        n_items = sum(len(v) for v in labelled.values())
+        n_gold = sum(len(v) for v in gspans.values())
+        print(f"{art.stem}: units {len(units)} labelled {n_items} gold {n_gold} R {m / n_gold:.2f} P {m / max(n_items, 1):.2f}")
+        tot["gold"] += n_gold
+        tot["items"] += n_items
+        tot["matched"] += m
+    print(f"ORACLE micro recall {tot['matched'] / tot['gold']:.3f} precision {tot['matched'] / tot['items']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,605 @@
+"""HTTP API and web page: ``service.api:app`` (``reportsum serve``).
+
+Endpoints (all but ``/healthz`` and the page's static shell need ``Authorization: Bearer
+<REPORTSUM_API_KEY>`` when that key is set):
+
+    POST /v1/summaries          JSON {"text", "title"?, "options"?}, a multipart upload
+                                (field ``file``), or a raw text/plain or text/html body
+                                -> the digest (public contract), synchronously
+    POST /v1/jobs               the same body -> 202 {"id", ...} + Location; 429 when full
+    GET  /v1/jobs/{id}          status, progress and, when done, the digest
+    GET  /v1/jobs/{id}/events   Server-Sent Events: progress until done/failed
+                                (also takes ``?token=``: EventSource cannot send headers)
+    GET  /v1/jobs/{id}/text     the decoded text the digest's spans index
+    GET  /healthz, /openapi.json, /docs, / (the web page), /static/*
+
+Every error is JSON ``{"error": {"code", "message"}}``: 401 token, 404, 413 text over
+``REPORTSUM_MAX_CHARS`` (refused from Content-Length or while streaming, before the body
+is parsed), 415 unsupported upload, 422 empty or invalid body, 429 queue full, 502/504
+model endpoint failed/timed out, 500 (no traceback) for anything unexpected.
+
+One backend client per process (created in the lifespan, shared by every request and job
+worker); model calls are async, and decoding or parsing large bodies runs in threads, so
+concurrent requests proceed together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import mimetypes
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from service import __version__
+from service.backends import Backend, make_backend
+from service.cache import DigestCache, open_cache, summarize_cached
+from service.config import Settings
+from service.errors import (
+    BackendError,
+    BackendTimeout,
+    ConfigError,
+    InputError,
+    OversizedInput,
+    ReplayMiss,
+)
+from service.ingest import read_bytes
+from service.jobs import JobService, JobSettings, JobStore, QueueFull
+from service.models import Digest
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# The body of a request may be larger than its text: JSON escapes a CJK character as
+# ``\\uXXXX`` (6 bytes), UTF-8 takes 3. A body beyond this many bytes per allowed
+# character cannot hold an acceptable text, so it is refused unread.
+BODY_BYTES_PER_CHAR = 6
+BODY_OVERHEAD_BYTES = 64 * 1024
+
+# Uploads: text in any encoding, or a web page. Office files, PDFs, images and archives
+# are refused with 415 rather than decoded into garbage.
+_TEXT_TYPES = {"", "application/octet-stream", "application/xhtml+xml", "application/xml", "application/json"}
+_BINARY_MAGIC = (
+    b"%PDF", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"\x89PNG", b"\xff\xd8\xff", b"GIF8",
+    b"Rar!", b"\x1f\x8b", b"7z\xbc\xaf", b"{\\rtf", b"BM", b"II*\x00", b"MM\x00*", b"RIFF",
+)
+
+
+# -- request and response models --------------------------------------------------------
+
+
+class SummaryOptions(BaseModel):
+    """Per-request pipeline options (each one is part of the digest cache key or bypasses it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chunk_tokens: int | None = Field(None, ge=100, le=32_000, description="token budget of one chunk")
+    no_cache: bool = Field(False, description="run the pipeline even if this digest is cached")
+
+
+class SummaryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="the article; span offsets in the digest index this string")
+    title: str | None = Field(None, description="overrides the title found in the text")
+    options: SummaryOptions | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class JobAccepted(BaseModel):
+    id: str
+    status: str
+    location: str
+    events: str
+
+
+class JobProgress(BaseModel):
+    done: int
+    total: int
+
+
+class JobView(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    status: str = Field(description="queued, running, done or failed")
+    progress: JobProgress
+    title: str | None = None
+    attempts: int
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    cached: bool | None = None
+    digest: Digest | None = None
+    error: ErrorBody | None = None
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+        super().__init__(message)
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        401: "missing or wrong bearer token",
+        413: "text over REPORTSUM_MAX_CHARS",
+        415: "unsupported upload or content type",
+        422: "empty or invalid body",
+        502: "the model endpoint failed",
+        504: "the model endpoint timed out",
+    }.items()
+}
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/SummaryRequest"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary",
+                                 "description": "UTF-8, GB18030 (BOM optional) text or an HTML page"},
+                        "text": {"type": "string", "description": "instead of file"},
+                        "title": {"type": "string"},
+                        "options": {"type": "string", "description": "SummaryOptions as JSON"},
+                    },
+                }
+            },
+            "text/plain": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+# -- reading a submission ------------------------------------------------------------------
+
+
+@dataclass
+class Submission:
+    text: str
+    title: str | None
+    options: SummaryOptions
+    source: str | None
+
+    def params(self) -> dict[str, Any]:
+        """What a job stores besides the text (enough to rebuild the submission)."""
+        return {"title": self.title, "options": self.options.model_dump(exclude_defaults=True), "source": self.source}
+
+    @classmethod
+    def from_params(cls, text: str, params: dict[str, Any]) -> Submission:
+        return cls(text, params.get("title"), SummaryOptions(**params.get("options", {})), params.get("source"))
+
+
+def _too_large(settings: Settings) -> ApiError:
+    return ApiError(413, "too_large", f"text is over the limit of {settings.max_chars:,} characters (REPORTSUM_MAX_CHARS)")
+
+
+async def _read_body(request: Request, settings: Settings) -> bytes:
+    """The body, refused with 413 as soon as its size shows it cannot hold an acceptable text
+    (from Content-Length before reading anything, else while streaming)."""
+    limit = settings.max_chars * BODY_BYTES_PER_CHAR + BODY_OVERHEAD_BYTES
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(settings)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(settings)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _validation_message(exc: ValidationError | RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request body"
+
+
+def _parse_json_body(body: bytes) -> SummaryRequest:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(422, "invalid_body", f"body is not valid JSON: {exc}") from None
+    try:
+        return SummaryRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_body", _validation_message(exc)) from None
+
+
+def _parse_options(raw: Any) -> SummaryOptions:
+    if raw in (None, ""):
+        return SummaryOptions()
+    try:
+        return SummaryOptions.model_validate_json(raw) if isinstance(raw, str) else SummaryOptions()
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_body", "options: " + _validation_message(exc)) from None
+
+
+def _check_upload(upload: UploadFile, head: bytes) -> None:
+    name = upload.filename or "upload"
+    ctype = (upload.content_type or "").split(";")[0].strip().lower()
+    guessed = (mimetypes.guess_type(name)[0] or "") if "." in name else ""
+    for kind in (ctype, guessed):
+        if kind and not kind.startswith("text/") and kind not in _TEXT_TYPES:
+            raise ApiError(415, "unsupported_media_type",
+                           f"{name}: {kind} is not supported; upload plain text (UTF-8 or GB18030) or an HTML page")
+    utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if head.startswith(_BINARY_MAGIC) or (not utf16 and b"\x00" in head[:8192]):
+        raise ApiError(415, "unsupported_media_type",
+                       f"{name}: binary file; upload plain text (UTF-8 or GB18030) or an HTML page")
+
+
+async def _parse_multipart(request: Request, body: bytes) -> tuple[str, str | None, SummaryOptions, str | None]:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body
+        yield b""
+
+    try:
+        form = await MultiPartParser(request.headers, chunks(), max_files=1, max_part_size=len(body) + 1).parse()
+    except MultiPartException as exc:
+        raise ApiError(422, "invalid_body", f"malformed multipart body: {exc.message}") from None
+    try:
+        title = form.get("title")
+        title = title.strip() or None if isinstance(title, str) else None
+        options = _parse_options(form.get("options"))
+        upload = form.get("file")
+        if upload is None:
+            upload = next((v for v in form.values() if isinstance(v, UploadFile)), None)
+        if isinstance(upload, UploadFile):
+            data = await upload.read()
+            _check_upload(upload, data[:8192])
+            source = upload.filename or "upload"
+            text = await run_in_threadpool(read_bytes, data, source)
+            return text, title, options, source
+        text = form.get("text")
+        if isinstance(text, str):
+            return text, title, options, None
+        raise ApiError(422, "invalid_body", "multipart body needs a 'file' upload or a 'text' field")
+    finally:
+        await form.close()
+
+
+async def read_submission(request: Request) -> Submission:
+    """Body -> Submission, or ApiError/InputError with the status the client should see."""
+    settings: Settings = request.app.state.settings
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await _read_body(request, settings)
+    if not body:
+        raise ApiError(422, "invalid_body", "request body is empty")
+    title: str | None = None
+    options = SummaryOptions()
+    source: str | None = None
+    if ctype == "application/json" or ctype.endswith("+json"):
+        req = await run_in_threadpool(_parse_json_body, body) if len(body) > 65536 else _parse_json_body(body)
+        text, title, options = req.text, req.title, req.options or SummaryOptions()
+    elif ctype == "multipart/form-data":
+        text, title, options, source = await _parse_multipart(request, body)
+    elif ctype in ("text/plain", "text/html", "application/xhtml+xml"):
+        text = await run_in_threadpool(read_bytes, body, "request body")
+    else:
+        shown = ctype or "no Content-Type"
+        raise ApiError(415, "unsupported_media_type",
+                       f"{shown} is not supported; send application/json, multipart/form-data, text/plain or text/html")
+    if not text.strip():
+        raise ApiError(422, "invalid_input", "text is empty")
+    if len(text) > settings.max_chars:
+        raise _too_large(settings)
+    return Submission(text=text, title=title, options=options, source=source)
+
+
+# -- auth -------------------------------------------------------------------------------
+
+_bearer = HTTPBearer(auto_error=False, description="REPORTSUM_API_KEY, when the server sets one")
+
+
+def _check_token(request: Request, token: str | None) -> None:
+    key: str | None = request.app.state.settings.api_key
+    if not key:
+        return
+    # Constant-time: the comparison must not reveal how much of a guess was right.
+    if token is None or not hmac.compare_digest(token.encode("utf-8"), key.encode("utf-8")):
+        raise ApiError(401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <key>)",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_key(request: Request, creds: HTTPAuthorizationCredentials | None = Security(_bearer)) -> None:
+    _check_token(request, creds.credentials if creds else None)
+
+
+def require_key_or_query(request: Request, creds: HTTPAuthorizationCredentials | None = Security(_bearer)) -> None:
+    """For the events stream only: a browser's EventSource cannot set headers."""
+    _check_token(request, creds.credentials if creds else request.query_params.get("token"))
+
+
+# -- the app ------------------------------------------------------------------------------
+
+
+class _State:
+    """What the lifespan creates once per process."""
+
+    settings: Settings
+    backend: Backend
+    cache: DigestCache | None
+    jobs: JobService
+
+
+async def summarize_submission(state: _State, sub: Submission, progress: Any = None) -> tuple[Digest, bool]:
+    settings = state.settings
+    update = sub.options.model_dump(exclude_defaults=True)
+    if update:
+        settings = settings.model_copy(update=update)
+    digest, cached = await summarize_cached(
+        sub.text, state.backend, settings, cache=state.cache, source=sub.source, progress=progress
+    )
+    if sub.title:
+        digest = digest.model_copy(update={"doc": digest.doc.model_copy(update={"title": sub.title})})
+    return digest, cached
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    backend: Backend | None = None,
+    job_settings: JobSettings | None = None,
+) -> FastAPI:
+    """The app. ``backend`` injects a ready backend (tests); by default the lifespan builds
+    one from ``settings`` with ``make_backend`` and closes it on shutdown."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state: _State = app.state.reportsum
+        state.backend = backend if backend is not None else await asyncio.to_thread(make_backend, settings)
+        state.cache = open_cache(settings)
+        store = JobStore(settings.db)
+
+        async def run_job(text: str, params: dict[str, Any], progress: Any) -> tuple[Digest, bool]:
+            return await summarize_submission(state, Submission.from_params(text, params), progress)
+
+        state.jobs = JobService(store, run_job, job_settings or JobSettings())
+        await state.jobs.start()
+        try:
+            yield
+        finally:
+            await state.jobs.stop()
+            store.close()
+            if state.cache is not None:
+                state.cache.close()
+            if backend is None:
+                await state.backend.aclose()
+
+    app = FastAPI(
+        title="reportsum",
+        version=__version__,
+        summary="Structured digests of Chinese government work reports: achievements, problems, plans, "
+        "each with verbatim evidence and its span in the input.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    state = _State()
+    state.settings = settings
+    app.state.reportsum = state
+    app.state.settings = settings
+    _add_error_handlers(app)
+    _add_routes(app, state)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(OversizedInput)
+    async def oversized(request: Request, exc: OversizedInput) -> JSONResponse:
+        return _error(413, "too_large", str(exc))
+
+    @app.exception_handler(InputError)
+    async def bad_input(request: Request, exc: InputError) -> JSONResponse:
+        return _error(422, "invalid_input", str(exc))
+
+    @app.exception_handler(BackendTimeout)
+    async def backend_timeout(request: Request, exc: BackendTimeout) -> JSONResponse:
+        log.warning("model endpoint timed out: %s", exc)
+        return _error(504, "backend_timeout", str(exc) or "the model endpoint timed out")
+
+    @app.exception_handler(BackendError)
+    async def backend_error(request: Request, exc: BackendError) -> JSONResponse:
+        log.warning("model endpoint failed: %s", exc)
+        return _error(502, "backend_error", str(exc) or "the model endpoint failed")
+
+    @app.exception_handler(ReplayMiss)
+    async def replay_miss(request: Request, exc: ReplayMiss) -> JSONResponse:
+        return _error(502, "replay_miss", str(exc))
+
+    @app.exception_handler(ConfigError)
+    async def config_error(request: Request, exc: ConfigError) -> JSONResponse:
+        log.error("configuration error: %s", exc)
+        return _error(500, "config_error", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, "invalid_body", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return _error(exc.status_code, codes.get(exc.status_code, f"http_{exc.status_code}"), str(exc.detail),
+                      getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        # Logged with its traceback here; the client gets no internals.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(500, "internal", "internal server error")
+
+
+def _add_routes(app: FastAPI, state: _State) -> None:
+    auth = [Depends(require_key)]
+
+    @app.get("/healthz", tags=["service"])
+    async def healthz() -> dict[str, Any]:
+        """Liveness: no token needed."""
+        backend = getattr(state, "backend", None)
+        return {
+            "status": "ok",
+            "version": __version__,
+            "backend": getattr(backend, "name", None),
+            "model": getattr(backend, "model", None),
+        }
+
+    @app.post(
+        "/v1/summaries",
+        tags=["summaries"],
+        dependencies=auth,
+        response_model=Digest,
+        responses=_ERRORS,
+        openapi_extra=_BODY_DOC,
+    )
+    async def create_summary(request: Request) -> Response:
+        """Digest one article and return it (the public contract). The response header
+        ``X-Reportsum-Cache`` says ``hit`` when it came from the digest cache."""
+        sub = await read_submission(request)
+        digest, cached = await summarize_submission(state, sub)
+        return JSONResponse(digest.model_dump(mode="json"), headers={"X-Reportsum-Cache": "hit" if cached else "miss"})
+
+    @app.post(
+        "/v1/jobs",
+        tags=["jobs"],
+        dependencies=auth,
+        status_code=202,
+        response_model=JobAccepted,
+        responses={**_ERRORS, 429: {"model": ErrorResponse, "description": "queue full; see Retry-After"}},
+        openapi_extra=_BODY_DOC,
+    )
+    async def create_job(request: Request) -> Response:
+        """Queue an article; poll ``Location`` or stream ``/events``. Survives a restart."""
+        sub = await read_submission(request)
+        try:
+            job = await state.jobs.submit(sub.text, sub.params(), sub.title)
+        except QueueFull as exc:
+            raise ApiError(429, "queue_full", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+        location = f"/v1/jobs/{job.id}"
+        body = JobAccepted(id=job.id, status=job.status, location=location, events=f"{location}/events")
+        return JSONResponse(body.model_dump(), status_code=202, headers={"Location": location})
+
+    async def _job_or_404(job_id: str, with_digest: bool = True) -> Any:
+        job = await state.jobs.get(job_id, with_digest=with_digest)
+        if job is None:
+            raise ApiError(404, "not_found", f"no job {job_id}")
+        return job
+
+    @app.get("/v1/jobs/{job_id}", tags=["jobs"], dependencies=auth, response_model=JobView,
+             responses={401: _ERRORS[401], 404: {"model": ErrorResponse}})
+    async def get_job(job_id: str) -> Response:
+        job = await _job_or_404(job_id)
+        return JSONResponse(job.public())
+
+    @app.get("/v1/jobs/{job_id}/text", tags=["jobs"], dependencies=auth, response_class=PlainTextResponse,
+             responses={401: _ERRORS[401], 404: {"model": ErrorResponse}})
+    async def get_job_text(job_id: str) -> Response:
+        """The decoded input, exactly the string the digest's spans index."""
+        text = await state.jobs.text(job_id)
+        if text is None:
+            raise ApiError(404, "not_found", f"no job {job_id}")
+        return PlainTextResponse(text)
+
+    @app.get(
+        "/v1/jobs/{job_id}/events",
+        tags=["jobs"],
+        dependencies=[Depends(require_key_or_query)],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}, 401: _ERRORS[401], 404: {"model": ErrorResponse}},
+    )
+    async def job_events(job_id: str) -> Response:
+        """Server-Sent Events: ``progress`` (data: the job without digest) while queued or
+        running, then one ``done`` or ``failed``; ``: keep-alive`` comments in between."""
+        await _job_or_404(job_id, with_digest=False)
+
+        async def stream() -> AsyncIterator[str]:
+            yield "retry: 2000\n\n"
+            async for job in state.jobs.watch(job_id):
+                if job is None:
+                    yield ": keep-alive\n\n"
+                    continue
+                event = job.status if job.terminal else "progress"
+                yield f"event: {event}\ndata: {json.dumps(job.public(with_digest=False), ensure_ascii=False)}\n\n"
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=auth)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=auth)
+    async def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="reportsum API")
+
+    # The page and its assets hold no data and must load before the user can type a token.
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+def serve(host: str, port: int, settings: Settings) -> None:
+    """Run the API with uvicorn until interrupted (``reportsum serve``)."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning" if settings.quiet else "info",
+        timeout_graceful_shutdown=10,
+    )
+
+
+app = create_app()

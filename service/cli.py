@@ -1,0 +1,175 @@
+"""Command line: summarize, batch, serve, eval.
+
+Errors reportsum raises on purpose are printed as one line and exit non-zero; anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from service.config import Settings
+from service.errors import ReportsumError
+
+EXIT_INPUT, EXIT_BACKEND = 2, 3
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["auto", "openai", "local", "replay"], help="model backend (default: auto)")
+    p.add_argument("--model", help="model name (REPORTSUM_MODEL)")
+    p.add_argument("--base-url", dest="openai_base_url", help="OpenAI-compatible endpoint (OPENAI_BASE_URL)")
+    p.add_argument("--structured-mode", choices=["auto", "json_schema", "json_object", "none"])
+    p.add_argument("--timeout", type=float, help="seconds per model call")
+    p.add_argument("--concurrency", type=int, help="model calls in flight")
+    p.add_argument("--chunk-tokens", type=int, help="token budget of one chunk")
+    p.add_argument("--record", action="store_true", default=None, help="write every model exchange to --recordings")
+    p.add_argument("--recordings", type=Path, help="recordings directory (REPORTSUM_RECORDINGS)")
+    p.add_argument("--no-cache", action="store_true", default=None, help="bypass the digest cache")
+    p.add_argument("--quiet", "-q", action="store_true", default=None, help="no progress on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reportsum", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("summarize", help="digest one article (file or - for stdin)")
+    p.add_argument("file", help="article file (.txt, .md, .html) or - for stdin")
+    p.add_argument("--format", choices=["json", "md"], default="json")
+    p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    _common(p)
+
+    p = sub.add_parser("batch", help="digest every article under a folder")
+    p.add_argument("directory", type=Path)
+    p.add_argument("-o", "--out", type=Path, required=True)
+    p.add_argument("--format", default="json", help="comma list of json,md,csv")
+    p.add_argument("--shard", help="K/N: process a deterministic 1/N of the folder")
+    _common(p)
+
+    p = sub.add_parser("serve", help="run the HTTP API and web page")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    _common(p)
+
+    p = sub.add_parser("eval", help="grade digests against gold annotations")
+    p.add_argument("articles", type=Path)
+    p.add_argument("--gold", type=Path, required=True)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--save", type=Path, help="keep the digests here")
+    _common(p)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    keys = ("backend", "model", "openai_base_url", "structured_mode", "timeout", "concurrency", "chunk_tokens",
+            "record", "recordings", "no_cache", "quiet")
+    flags = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    return Settings(**flags)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+        return COMMANDS[args.command](args, settings)
+    except ReportsumError as err:
+        from service.errors import BackendError, InputError
+
+        print(f"reportsum: error: {err}", file=sys.stderr)
+        if isinstance(err, InputError):
+            return EXIT_INPUT
+        return EXIT_BACKEND if isinstance(err, BackendError) else 1
+    except KeyboardInterrupt:
+        print("reportsum: interrupted", file=sys.stderr)
+        return 130
+
+
+def _read_input(file: str) -> tuple[str, str]:
+    from service.errors import InputError
+    from service.ingest import read_bytes
+
+    if file == "-":
+        return read_bytes(sys.stdin.buffer.read(), "<stdin>"), "<stdin>"
+    path = Path(file)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise InputError(f"cannot read file: {err.strerror}", file) from None
+    return read_bytes(data, file), path.name
+
+
+def summarize_text(text: str, source: str, settings: Settings) -> "Digest":  # noqa: F821
+    """One article through the shared digest cache, with a progress bar on stderr."""
+    from service.backends import make_backend
+    from service.cache import open_cache, summarize_cached
+    from service.progress import ProgressBar
+
+    async def run():
+        backend = make_backend(settings)
+        bar = ProgressBar(f"{source}", enabled=not settings.quiet)
+        try:
+            with open_cache(settings) or _nullcache() as cache:
+                digest, _ = await summarize_cached(text, backend, settings, cache=cache, source=source,
+                                                   progress=bar.update)
+                return digest
+        finally:
+            bar.close()
+            await backend.aclose()
+
+    return asyncio.run(run())
+
+
+class _nullcache:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return None
+
+
+def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
+    from service.render import to_json, to_markdown
+
+    text, source = _read_input(args.file)
+    digest = summarize_text(text, source, settings)
+    out = to_markdown(digest) if args.format == "md" else to_json(digest) + "\n"
+    if args.output:
+        from service.batch import atomic_write
+
+        atomic_write(args.output, out)
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+    from service.batch import parse_shard, run_batch
+
+    formats = {f.strip() for f in args.format.split(",") if f.strip()}
+    shard = parse_shard(args.shard) if args.shard else None
+    return run_batch(args.directory, args.out, settings, formats=formats, shard=shard,
+                     show_progress=not settings.quiet)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from service.api import serve
+
+    serve(args.host, args.port, settings)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from service.evaluate import run_eval
+    from service.ingest import read_bytes
+
+    def summarize_file(path: Path):
+        return summarize_text(read_bytes(path.read_bytes(), path.name), path.name, settings.model_copy(
+            update={"quiet": True}))
+
+    return run_eval(args.articles, args.gold, settings, as_json=args.json, save=args.save,
+                    summarize_file=summarize_file, read_text=lambda p: read_bytes(p.read_bytes(), p.name))
+
+
+COMMANDS = {"summarize": cmd_summarize, "batch": cmd_batch, "serve": cmd_serve, "eval": cmd_eval}

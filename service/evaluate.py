@@ -1,0 +1,677 @@
+"""Grade digests against gold annotations (``reportsum eval``).
+
+Two halves:
+
+* pure scoring (no I/O, no model): :func:`load_gold` (the only function that reads a file),
+  :func:`locate_gold`, :func:`grade`, :func:`micro`;
+* the driver :func:`run_eval`, which the CLI calls with a ``summarize_file`` callable, so this
+  module never imports the pipeline and stays testable with a test double.
+
+The matching rule (DESIGN.md, "How quality is measured"): an output item matches a gold item
+of the same category when their spans overlap by at least half of the SHORTER span
+(``overlap > 0 and 2 * overlap >= min(len1, len2)``); items and gold items are matched
+one-to-one by maximum bipartite matching, so one long item counts for at most one gold claim.
+recall = matched gold / gold, precision = matched items / items.
+
+Gold spans are found by locating each gold ``evidence`` in the text (``str.find``). When an
+evidence occurs several times, the first occurrence that is not in a noise region is used.
+A noise region is the span of a gold ``noise`` string in the text (the string marks the start
+of a segment that is not part of the report). When a noise string occurs several times it
+marks a repeated passage: every later occurrence is noise, and the first one is noise too
+unless a gold evidence overlaps it (then the first copy is the original the report keeps).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import maximum_bipartite_matching
+
+from service.errors import InputError
+from service.models import CATEGORIES, Category, Digest, Span
+
+ARTICLE_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".html", ".htm")
+DUPLICATE_OVERLAP = 0.8  # two items of one category overlapping by >= 80% of the shorter span
+
+# --------------------------------------------------------------------------------------------
+# Gold format (../shared/eval/GOLD_FORMAT.md)
+# --------------------------------------------------------------------------------------------
+
+
+class GoldItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    summary: str = ""
+    evidence: str
+    figures: list[str] = Field(default_factory=list)
+
+
+class Gold(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    doc: str | None = None
+    title: str | None = None
+    organization: str | None = None
+    region: str | None = None
+    period: str | None = None
+    achievements: list[GoldItem] = Field(default_factory=list)
+    problems: list[GoldItem] = Field(default_factory=list)
+    plans: list[GoldItem] = Field(default_factory=list)
+    noise: list[str] = Field(default_factory=list)
+
+    def items(self) -> list[tuple[Category, int, GoldItem]]:
+        return [(c, i, it) for c in CATEGORIES for i, it in enumerate(getattr(self, c))]
+
+
+def load_gold(path: str | Path) -> Gold:
+    """Read and validate one gold file (UTF-8 JSON)."""
+    return Gold.model_validate_json(Path(path).read_bytes())
+
+
+# --------------------------------------------------------------------------------------------
+# Spans and matching
+# --------------------------------------------------------------------------------------------
+
+
+def overlap(a: Span, b: Span) -> int:
+    return max(0, min(a[1], b[1]) - max(a[0], b[0]))
+
+
+def spans_match(a: Span, b: Span) -> bool:
+    """The matching rule: overlap of at least half of the shorter span (and not empty)."""
+    ov = overlap(a, b)
+    return ov > 0 and 2 * ov >= min(a[1] - a[0], b[1] - b[0])
+
+
+def in_noise(span: Span, noise_spans: Iterable[Span]) -> bool:
+    """An item is drawn from noise when it overlaps a noise string by >= half of the item
+    or >= half of the noise string (the same rule as :func:`spans_match`)."""
+    return any(spans_match(span, ns) for ns in noise_spans)
+
+
+def max_matching(left: Sequence[Span | None], right: Sequence[Span | None]) -> list[tuple[int, int]]:
+    """Maximum one-to-one matching between two span lists under :func:`spans_match`.
+
+    ``None`` entries (unlocatable / malformed spans) never match. Returns ``(i, j)`` pairs.
+    """
+    rows: list[int] = []
+    cols: list[int] = []
+    for i, a in enumerate(left):
+        if a is None:
+            continue
+        for j, b in enumerate(right):
+            if b is not None and spans_match(a, b):
+                rows.append(i)
+                cols.append(j)
+    if not rows:
+        return []
+    graph = csr_matrix(
+        (np.ones(len(rows), dtype=np.int8), (np.array(rows), np.array(cols))),
+        shape=(len(left), len(right)),
+    )
+    assignment = maximum_bipartite_matching(graph, perm_type="column")
+    return [(i, int(j)) for i, j in enumerate(assignment) if j >= 0]
+
+
+# --------------------------------------------------------------------------------------------
+# Locating gold in the text
+# --------------------------------------------------------------------------------------------
+
+
+def _occurrences(text: str, needle: str) -> list[Span]:
+    """Every (possibly overlapping) occurrence of ``needle`` in ``text``.
+
+    Falls back to CRLF-insensitive search when the text has ``\\r\\n`` line ends and the
+    needle (validated against a newline-translated read) has plain ``\\n``.
+    """
+    if not needle:
+        return []
+    found: list[Span] = []
+    pos = text.find(needle)
+    while pos >= 0:
+        found.append((pos, pos + len(needle)))
+        pos = text.find(needle, pos + 1)
+    if found or "\r" not in text:
+        return found
+    # Map offsets of the newline-normalised text back to the original.
+    norm_chars: list[str] = []
+    starts: list[int] = []
+    i = 0
+    while i < len(text):
+        if text.startswith("\r\n", i):
+            norm_chars.append("\n")
+            starts.append(i)
+            i += 2
+        else:
+            norm_chars.append("\n" if text[i] == "\r" else text[i])
+            starts.append(i)
+            i += 1
+    starts.append(len(text))
+    norm = "".join(norm_chars)
+    needle = needle.replace("\r\n", "\n").replace("\r", "\n")
+    pos = norm.find(needle)
+    while pos >= 0:
+        found.append((starts[pos], starts[pos + len(needle)]))
+        pos = norm.find(needle, pos + 1)
+    return found
+
+
+@dataclass(frozen=True)
+class GoldSpan:
+    """One gold item with where it was found (``span`` is None when it could not be)."""
+
+    category: Category
+    index: int  # position in the gold file's list for that category
+    summary: str
+    evidence: str
+    figures: tuple[str, ...]
+    span: Span | None
+
+
+@dataclass
+class LocatedGold:
+    items: list[GoldSpan]  # located gold items, in gold order
+    unlocated: list[GoldSpan]  # gold items whose evidence is not in the text
+    noise_spans: list[Span]
+    noise_unlocated: list[str]
+
+    def category(self, cat: Category) -> list[GoldSpan]:
+        return [g for g in self.items if g.category == cat]
+
+
+def locate_gold(text: str, gold: Gold) -> LocatedGold:
+    """Find every gold evidence and noise string in ``text`` (see the module docstring)."""
+    evidence_occ = {it.evidence: _occurrences(text, it.evidence) for _, _, it in gold.items()}
+
+    noise_spans: list[Span] = []
+    noise_unlocated: list[str] = []
+    for noise in gold.noise:
+        occ = _occurrences(text, noise)
+        if not occ:
+            noise_unlocated.append(noise)
+            continue
+        if len(occ) == 1:
+            noise_spans.append(occ[0])
+            continue
+        first, later = occ[0], occ[1:]
+        first_is_original = any(
+            spans_match(first, e) for spans in evidence_occ.values() for e in spans
+        )
+        noise_spans.extend(later if first_is_original else occ)
+
+    located: list[GoldSpan] = []
+    unlocated: list[GoldSpan] = []
+    for cat, idx, it in gold.items():
+        occ = evidence_occ[it.evidence]
+        span = next((s for s in occ if not in_noise(s, noise_spans)), occ[0] if occ else None)
+        g = GoldSpan(cat, idx, it.summary, it.evidence, tuple(it.figures), span)
+        (located if span is not None else unlocated).append(g)
+    return LocatedGold(located, unlocated, sorted(noise_spans), noise_unlocated)
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?[%‰]?")
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CN_BIG = {"万": 10_000, "亿": 100_000_000}
+_CN_RUN = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+")
+
+
+def _norm_numbers(s: str) -> str:
+    return _THOUSANDS.sub("", unicodedata.normalize("NFKC", s))
+
+
+def numbers_in(s: str) -> list[str]:
+    """Arabic numbers (decimals, thousands separators, % and ‰ kept) as printed, NFKC-folded."""
+    return _NUMBER.findall(_norm_numbers(s))
+
+
+def _cn_small(run: str) -> int | None:
+    """Value of a Chinese numeral below 10,000 (e.g. 二十, 一百零五, 十); None if not one."""
+    if not run:
+        return None
+    if all(c in _CN_DIGITS for c in run):  # 二〇二〇 -> 2020
+        return int("".join(str(_CN_DIGITS[c]) for c in run))
+    total, digit = 0, None
+    for c in run:
+        if c in _CN_DIGITS:
+            digit = _CN_DIGITS[c]
+        elif c in _CN_UNITS:
+            total += (1 if digit is None else digit) * _CN_UNITS[c]
+            digit = None
+        else:
+            return None
+    return total + (digit or 0)
+
+
+def chinese_number_values(s: str) -> set[str]:
+    """Values of Chinese numerals in ``s`` as decimal strings (二十 -> 20; 五万 -> 50000 and 5)."""
+    values: set[str] = set()
+    for run in _CN_RUN.findall(s):
+        parts = re.split(r"([万亿])", run)
+        total, ok = 0, True
+        for k in range(0, len(parts), 2):
+            head = _cn_small(parts[k]) if parts[k] else (1 if k + 1 < len(parts) else 0)
+            if head is None:
+                ok = False
+                break
+            values.add(str(head))  # "5万" in a summary for "五万" in the evidence
+            mult = _CN_BIG[parts[k + 1]] if k + 1 < len(parts) else 1
+            total += head * mult
+        if ok:
+            values.add(str(total))
+    return values
+
+
+def figure_faults(summary: str, evidence: str, figures: Sequence[str]) -> list[str]:
+    """Figures not verbatim in the evidence, and numbers of the summary the evidence lacks."""
+    faults = [f"figure {f!r} not in evidence" for f in figures if not f or f not in evidence]
+    ev_tokens = set(numbers_in(evidence))
+    ev_values = {t.rstrip("%‰") for t in ev_tokens} | chinese_number_values(evidence)
+    for tok in numbers_in(summary):
+        ok = tok in ev_tokens if tok[-1] in "%‰" else tok in ev_values
+        if not ok:
+            faults.append(f"summary number {tok!r} not in evidence")
+    return faults
+
+
+# --------------------------------------------------------------------------------------------
+# Scores
+# --------------------------------------------------------------------------------------------
+
+
+def ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+@dataclass
+class CategoryScore:
+    gold: int = 0
+    items: int = 0
+    matched: int = 0
+
+    @property
+    def recall(self) -> float | None:
+        return ratio(self.matched, self.gold)
+
+    @property
+    def precision(self) -> float | None:
+        return ratio(self.matched, self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gold": self.gold, "items": self.items, "matched": self.matched,
+                "recall": self.recall, "precision": self.precision}
+
+
+COUNT_FIELDS = ("gold", "items", "matched", "located_matched", "wrong_category", "noise_items",
+                "violations", "figure_faults", "duplicates", "gold_unlocated", "noise_unlocated",
+                "llm_calls", "prompt_tokens", "completion_tokens")
+
+
+@dataclass
+class ArticleScore:
+    name: str
+    per_category: dict[str, CategoryScore] = field(
+        default_factory=lambda: {c: CategoryScore() for c in CATEGORIES})
+    located_matched: int = 0  # one-to-one matches ignoring category
+    wrong_category: int = 0
+    noise_items: int = 0
+    violations: int = 0
+    figure_faults: int = 0
+    duplicates: int = 0
+    gold_unlocated: int = 0
+    noise_unlocated: int = 0
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    failed: bool = False
+    error: str | None = None
+    details: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def gold(self) -> int:
+        return sum(c.gold for c in self.per_category.values())
+
+    @property
+    def items(self) -> int:
+        return sum(c.items for c in self.per_category.values())
+
+    @property
+    def matched(self) -> int:
+        return sum(c.matched for c in self.per_category.values())
+
+    @property
+    def recall(self) -> float | None:
+        return ratio(self.matched, self.gold)
+
+    @property
+    def precision(self) -> float | None:
+        return ratio(self.matched, self.items)
+
+    @property
+    def located_recall(self) -> float | None:
+        return ratio(self.located_matched, self.gold)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"article": self.name, "failed": self.failed}
+        if self.error is not None:
+            d["error"] = self.error
+        d.update(recall=self.recall, precision=self.precision, located_recall=self.located_recall,
+                 per_category={c: s.to_dict() for c, s in self.per_category.items()})
+        d.update({k: getattr(self, k) for k in COUNT_FIELDS})
+        d["seconds"] = round(self.seconds, 3)
+        d["details"] = self.details
+        return d
+
+
+@dataclass(frozen=True)
+class _OutItem:
+    category: Category
+    index: int
+    summary: str
+    evidence: str
+    figures: tuple[str, ...]
+    span: Span | None  # None when malformed
+
+    @property
+    def label(self) -> str:
+        return f"{self.category}[{self.index}]"
+
+
+def _as_dict(digest: dict | Digest | BaseModel) -> dict[str, Any]:
+    if isinstance(digest, BaseModel):
+        return digest.model_dump(mode="json")
+    return digest if isinstance(digest, dict) else {}
+
+
+def _out_items(d: dict[str, Any]) -> list[_OutItem]:
+    out: list[_OutItem] = []
+    for cat in CATEGORIES:
+        raw = d.get(cat) or []
+        for i, it in enumerate(raw if isinstance(raw, list) else []):
+            it = it if isinstance(it, dict) else {}
+            sp = it.get("span")
+            span: Span | None = None
+            if (isinstance(sp, (list, tuple)) and len(sp) == 2
+                    and all(isinstance(x, int) and not isinstance(x, bool) for x in sp)
+                    and 0 <= sp[0] <= sp[1]):
+                span = (sp[0], sp[1])
+            figs = it.get("figures") or []
+            out.append(_OutItem(cat, i, str(it.get("summary") or ""), str(it.get("evidence") or ""),
+                                tuple(str(f) for f in figs) if isinstance(figs, list) else (), span))
+    return out
+
+
+def grade(text: str, digest: dict | Digest, gold: Gold | LocatedGold, *, name: str | None = None) -> ArticleScore:
+    """Score one digest of ``text`` against its gold (a :class:`Gold` or a pre-located one)."""
+    located = gold if isinstance(gold, LocatedGold) else locate_gold(text, gold)
+    if name is None:
+        name = (gold.doc if isinstance(gold, Gold) else None) or "article"
+    d = _as_dict(digest)
+    items = _out_items(d)
+    score = ArticleScore(name=name)
+    det: dict[str, list[str]] = {}
+
+    def note(kind: str, msg: str) -> None:
+        det.setdefault(kind, []).append(msg)
+
+    score.gold_unlocated = len(located.unlocated)
+    for g in located.unlocated:
+        note("gold_unlocated", f"{g.category}[{g.index}] {g.evidence[:40]!r}")
+    score.noise_unlocated = len(located.noise_unlocated)
+    for n in located.noise_unlocated:
+        note("noise_unlocated", repr(n[:40]))
+
+    # Per category, one-to-one.
+    unmatched_items: list[_OutItem] = []
+    unmatched_gold: list[GoldSpan] = []
+    for cat in CATEGORIES:
+        its = [it for it in items if it.category == cat]
+        gs = located.category(cat)
+        pairs = max_matching([it.span for it in its], [g.span for g in gs])
+        cs = score.per_category[cat]
+        cs.gold, cs.items, cs.matched = len(gs), len(its), len(pairs)
+        mi = {i for i, _ in pairs}
+        mg = {j for _, j in pairs}
+        unmatched_items += [it for i, it in enumerate(its) if i not in mi]
+        unmatched_gold += [g for j, g in enumerate(gs) if j not in mg]
+
+    # Ignoring category.
+    score.located_matched = len(max_matching([it.span for it in items], [g.span for g in located.items]))
+
+    # Wrong category: leftovers that match a leftover gold item of another category (one-to-one).
+    left = [it.span for it in unmatched_items]
+    right = [g.span for g in unmatched_gold]
+    for i, j in max_matching(left, right):
+        it, g = unmatched_items[i], unmatched_gold[j]
+        if it.category != g.category:
+            score.wrong_category += 1
+            note("wrong_category", f"{it.label} is gold {g.category}[{g.index}]")
+        # A same-category pair cannot occur here: it would augment a maximum matching.
+
+    for it in items:
+        if it.span is None or it.span[1] > len(text) or text[it.span[0]:it.span[1]] != it.evidence:
+            score.violations += 1
+            note("violations", f"{it.label} span {it.span} evidence {it.evidence[:30]!r}")
+        if it.span is not None and in_noise(it.span, located.noise_spans):
+            score.noise_items += 1
+            note("noise_items", f"{it.label} {it.evidence[:30]!r}")
+        faults = figure_faults(it.summary, it.evidence, it.figures)
+        score.figure_faults += len(faults)
+        for f in faults:
+            note("figure_faults", f"{it.label} {f}")
+
+    for cat in CATEGORIES:
+        its = [it for it in items if it.category == cat]
+        for j, b in enumerate(its):
+            for a in its[:j]:
+                same_text = a.evidence.strip() != "" and a.evidence.strip() == b.evidence.strip()
+                near = (a.span is not None and b.span is not None
+                        and overlap(a.span, b.span) > 0
+                        and overlap(a.span, b.span) >= DUPLICATE_OVERLAP * min(a.span[1] - a.span[0], b.span[1] - b.span[0]))
+                if same_text or near or (a.span is not None and a.span == b.span):
+                    score.duplicates += 1
+                    note("duplicates", f"{b.label} repeats {a.label}")
+                    break
+
+    meta = d.get("meta") if isinstance(d.get("meta"), dict) else {}
+    score.llm_calls = int(meta.get("llm_calls") or 0)
+    score.prompt_tokens = int(meta.get("prompt_tokens") or 0)
+    score.completion_tokens = int(meta.get("completion_tokens") or 0)
+    score.seconds = float(meta.get("seconds") or 0.0)
+    doc = d.get("doc") if isinstance(d.get("doc"), dict) else {}
+    if isinstance(doc.get("chars"), int) and doc["chars"] != len(text):
+        note("warnings", f"digest doc.chars {doc['chars']} != {len(text)} characters graded "
+                         "(the text was decoded differently: spans will not line up)")
+    score.details = det
+    return score
+
+
+def micro(scores: Sequence[ArticleScore]) -> dict[str, Any]:
+    """Pool counts over articles: micro recall = total matched gold / total gold, etc."""
+    per_cat = {c: CategoryScore() for c in CATEGORIES}
+    for s in scores:
+        for c in CATEGORIES:
+            per_cat[c].gold += s.per_category[c].gold
+            per_cat[c].items += s.per_category[c].items
+            per_cat[c].matched += s.per_category[c].matched
+    totals = {k: sum(getattr(s, k) for s in scores) for k in COUNT_FIELDS}
+    return {
+        "recall": ratio(totals["matched"], totals["gold"]),
+        "precision": ratio(totals["matched"], totals["items"]),
+        "located_recall": ratio(totals["located_matched"], totals["gold"]),
+        "per_category": {c: cs.to_dict() for c, cs in per_cat.items()},
+        "articles": len(scores),
+        "failed": sum(1 for s in scores if s.failed),
+        **totals,
+        "seconds": round(sum(s.seconds for s in scores), 3),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+
+
+def read_article_text(path: Path) -> str:
+    """Decode an article like the contract says: bytes -> str, nothing else (no newline
+    translation, BOM kept). UTF-8 first, else charset-normalizer's best guess."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(raw).best()
+        if best is None:
+            raise InputError("cannot decode", str(path)) from None
+        return str(best)
+
+
+def _fmt(x: float | None, width: int = 4) -> str:
+    return f"{x:.2f}".rjust(width) if x is not None else "-".rjust(width)
+
+
+def _rp(cs: dict[str, Any] | CategoryScore) -> str:
+    if isinstance(cs, CategoryScore):
+        cs = cs.to_dict()
+    return f"{_fmt(cs['recall'])}/{_fmt(cs['precision'])}"
+
+
+def _table(scores: Sequence[ArticleScore], m: dict[str, Any]) -> list[str]:
+    w = max([len("article")] + [min(len(s.name), 28) for s in scores])
+    head = (f"{'article':<{w}}  {'achiev R/P':>11}  {'problem R/P':>11}  {'plans R/P':>11}  "
+            f"{'R':>4} {'P':>4} {'loc':>4}  {'wrong':>5} {'noise':>5} {'viol':>4} {'fig':>4} {'dup':>4}  "
+            f"{'calls':>5} {'tokens':>8} {'sec':>7}")
+    rows = [head, "-" * len(head)]
+
+    def row(name: str, pc: dict, r, p, loc, c: dict, flag: str = "") -> str:
+        tokens = c["prompt_tokens"] + c["completion_tokens"]
+        return (f"{name[:w]:<{w}}  {_rp(pc['achievements']):>11}  {_rp(pc['problems']):>11}  "
+                f"{_rp(pc['plans']):>11}  {_fmt(r)} {_fmt(p)} {_fmt(loc)}  {c['wrong_category']:>5} "
+                f"{c['noise_items']:>5} {c['violations']:>4} {c['figure_faults']:>4} {c['duplicates']:>4}  "
+                f"{c['llm_calls']:>5} {tokens:>8} {c['seconds']:>7.1f}{flag}")
+
+    for s in scores:
+        c = {k: getattr(s, k) for k in COUNT_FIELDS} | {"seconds": s.seconds}
+        pc = {k: v.to_dict() for k, v in s.per_category.items()}
+        rows.append(row(s.name, pc, s.recall, s.precision, s.located_recall, c,
+                        "  FAILED" if s.failed else ""))
+    rows.append("-" * len(head))
+    rows.append(row("MICRO", m["per_category"], m["recall"], m["precision"], m["located_recall"], m))
+    return rows
+
+
+def _pairs(articles_dir: Path, gold_dir: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
+    pairs, skipped = [], []
+    for p in sorted(articles_dir.iterdir()):
+        if not p.is_file() or p.suffix.lower() not in ARTICLE_SUFFIXES:
+            continue
+        g = gold_dir / f"{p.stem}.json"
+        if g.is_file():
+            pairs.append((p, g))
+        else:
+            skipped.append(p.name)
+    return pairs, skipped
+
+
+def run_eval(
+    articles_dir: Path,
+    gold_dir: Path,
+    settings: Any,
+    *,
+    as_json: bool,
+    save: Path | None,
+    summarize_file: Callable[[Path], Digest],
+    read_text: Callable[[Path], str] = read_article_text,
+    out: TextIO | None = None,
+) -> int:
+    """Summarize and grade every article of ``articles_dir`` that has ``<stem>.json`` gold.
+
+    ``summarize_file`` turns a path into a :class:`Digest` (the CLI passes the pipeline);
+    ``read_text`` must decode the file exactly as the pipeline does, since spans index that
+    text. Prints a table (or, with ``as_json``, one JSON object) to ``out``/stdout; progress
+    goes to stderr unless ``settings.quiet``. Returns 1 when an article failed (or nothing
+    could be graded), else 0. A failed article is scored as an empty digest, so its gold
+    still counts against micro recall.
+    """
+    out = out or sys.stdout
+    articles_dir, gold_dir = Path(articles_dir), Path(gold_dir)
+    for d, what in ((articles_dir, "articles"), (gold_dir, "gold")):
+        if not d.is_dir():
+            raise InputError(f"{what} folder not found", str(d))
+    quiet = bool(getattr(settings, "quiet", False))
+    pairs, skipped = _pairs(articles_dir, gold_dir)
+    if save is not None:
+        Path(save).mkdir(parents=True, exist_ok=True)
+
+    scores: list[ArticleScore] = []
+    for n, (article, gold_path) in enumerate(pairs, 1):
+        stem = article.stem
+        if not quiet:
+            print(f"[{n}/{len(pairs)}] {article.name}", file=sys.stderr, flush=True)
+        try:
+            gold = load_gold(gold_path)
+            text = read_text(article)
+        except Exception as exc:  # unreadable gold or article: nothing to grade against
+            scores.append(ArticleScore(name=stem, failed=True, error=f"{type(exc).__name__}: {exc}"))
+            continue
+        started = time.perf_counter()
+        try:
+            digest = summarize_file(article)
+        except Exception as exc:
+            score = grade(text, {}, gold, name=stem)
+            score.failed, score.error = True, f"{type(exc).__name__}: {exc}"
+            score.seconds = time.perf_counter() - started
+            scores.append(score)
+            if not quiet:
+                print(f"    failed: {score.error}", file=sys.stderr, flush=True)
+            continue
+        wall = time.perf_counter() - started
+        data = _as_dict(digest)
+        if save is not None:
+            (Path(save) / f"{stem}.json").write_text(
+                json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        score = grade(text, data, gold, name=stem)
+        if not score.seconds:
+            score.seconds = wall
+        scores.append(score)
+
+    m = micro(scores)
+    failed = [s for s in scores if s.failed]
+    if as_json:
+        print(json.dumps({"micro": m, "articles": [s.to_dict() for s in scores], "skipped": skipped},
+                         ensure_ascii=False, indent=2), file=out)
+    else:
+        for line in _table(scores, m):
+            print(line, file=out)
+        for s in failed:
+            print(f"failed  {s.name}: {s.error}", file=out)
+        for name in skipped:
+            print(f"skipped {name}: no gold file {Path(name).stem}.json in {gold_dir}", file=out)
+        for s in scores:
+            for kind in ("gold_unlocated", "noise_unlocated", "warnings"):
+                for msg in s.details.get(kind, []):
+                    print(f"note    {s.name}: {kind} {msg}", file=out)
+        if not scores:
+            print(f"no article in {articles_dir} has a gold file in {gold_dir}", file=out)
+        print(f"micro recall {_fmt(m['recall'], 0).strip() if m['recall'] is not None else 'n/a'} "
+              f"precision {_fmt(m['precision'], 0).strip() if m['precision'] is not None else 'n/a'}",
+              file=out)
+    return 1 if failed or not scores else 0

@@ -1,0 +1,170 @@
+"""summarize(text) -> Digest: clean, segment, chunk, label (cues + model), ground, merge.
+
+The only I/O here is the model call, through the injected backend. Every item is a unit
+cut from the input itself, so ``evidence == text[span]`` holds by construction and no
+figure can be invented: the model only chooses labels, it never writes evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel
+
+from service import classify
+from service.backends.base import Backend, LLMRequest
+from service.chunk import Chunk, chunk
+from service.clean import clean
+from service.config import Settings
+from service.errors import BackendError, InputError, InvalidOutput, TruncatedOutput
+from service.extract import Usage, ask, schema_of
+from service.ground import figures, summarize_evidence, summary_is_faithful
+from service.merge import dedupe, doc_info, overview
+from service.models import CATEGORIES, Digest, Item, Meta
+from service.prompts import load
+from service.segment import Sentence, segment
+
+Progress = Callable[[int, int], None]
+_LABELS = {"成绩": "achievements", "问题": "problems", "计划": "plans", "其他": "other"}
+
+
+class LabelReply(BaseModel):
+    """What the model returns for one sentence."""
+
+    label: Literal["成绩", "问题", "计划", "其他"]
+
+
+def label_request(sentence: Sentence, previous: str | None, context: str) -> LLMRequest:
+    prompt = load("classify")
+    user = f"小标题:{sentence.heading or '无'}\n"
+    if previous:
+        user += f"上一句:{previous}\n"
+    user += f"句子:{sentence.text}\n请输出 JSON。"
+    return LLMRequest(
+        messages=[{"role": "system", "content": prompt.text}, {"role": "user", "content": user}],
+        json_schema=schema_of(LabelReply),
+        schema_name="sentence_label",
+        max_tokens=16,
+        temperature=0.0,
+        prompt_version=prompt.version,
+        context=context,
+    )
+
+
+def plan_labels(sentences: list[Sentence]) -> list[tuple[Sentence, classify.Label | None, bool]]:
+    """Decide what cues can decide; None marks a sentence the model must judge."""
+    out = []
+    directive_para = -1
+    for s in sentences:
+        after_directive = directive_para == s.para
+        decided = classify.sentence_label(s.text, s.heading, None, after_directive=after_directive)
+        needs_model = classify.cue_label(s.text) is None and not after_directive and decided != "other"
+        out.append((s, None if needs_model else decided, after_directive))
+        if classify.REPORT_PLAN.search(s.text):
+            directive_para = s.para
+    return out
+
+
+async def _label_with_model(
+    backend: Backend, sentence: Sentence, previous: str | None, context: str, sem: asyncio.Semaphore,
+    usage: Usage, warnings: list[str],
+) -> classify.Label | None:
+    request = label_request(sentence, previous, context)
+    async with sem:
+        try:
+            reply, used = await ask(backend, request, LabelReply)
+        except (InvalidOutput, TruncatedOutput) as err:
+            # One unusable reply costs one label, not the article: fall back to cues.
+            usage += getattr(err, "usage", Usage())
+            warnings.append(f"{context}: model label unusable ({err.__class__.__name__}); section cues used")
+            return None
+    usage += used
+    return _LABELS[reply.label]  # type: ignore[return-value]
+
+
+async def summarize(
+    text: str,
+    backend: Backend,
+    settings: Settings,
+    *,
+    source: str | None = None,
+    progress: Progress | None = None,
+    limiter: asyncio.Semaphore | None = None,
+) -> Digest:
+    started = time.perf_counter()
+    if len(text) > settings.max_chars:
+        raise InputError(f"input has {len(text):,} characters, over the limit of {settings.max_chars:,}", source)
+    cleaned = clean(text)
+    if not cleaned.blocks:
+        raise InputError("no report text left after removing page chrome and captions", source)
+    structure = segment(text, cleaned.blocks)
+    chunks = chunk(structure.sentences, settings.chunk_tokens)
+    plan = plan_labels(structure.sentences)
+
+    sem = limiter or asyncio.Semaphore(settings.concurrency)
+    usage, warnings = Usage(), []
+    chunk_of = {s.index: c.index for c in chunks for s in c.sentences}
+    todo = [(s, i) for i, (s, label, _) in enumerate(plan) if label is None]
+    done = 0
+
+    async def one(s: Sentence, i: int) -> tuple[int, classify.Label | None]:
+        nonlocal done
+        previous = structure.sentences[s.index - 1].text if s.index else None
+        context = f"article {source or '<text>'} chunk {chunk_of[s.index]} sentence {s.index}"
+        label = await _label_with_model(backend, s, previous, context, sem, usage, warnings)
+        done += 1
+        if progress:
+            progress(done, len(todo))
+        return i, label
+
+    if progress:
+        progress(0, len(todo))
+    model_labels = dict(await asyncio.gather(*(one(s, i) for s, i in todo)))
+
+    items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
+    for i, (s, label, after_directive) in enumerate(plan):
+        if label is None:
+            label = classify.sentence_label(s.text, s.heading, model_labels.get(i), after_directive=after_directive)
+        for unit in s.units:
+            cat = classify.unit_label(unit.text, label)
+            if cat != "other":
+                items[cat].append(_item(text, unit.start, unit.end, warnings))
+    items, dropped = dedupe(items)
+    if dropped:
+        warnings.append(f"{dropped} repeated item(s) collapsed")
+    doc = doc_info(text, "\n".join(b.text for b in cleaned.blocks), cleaned.title)
+    return Digest(
+        doc=doc,
+        overview=overview(doc, items),
+        achievements=items["achievements"],
+        problems=items["problems"],
+        plans=items["plans"],
+        excluded=cleaned.excluded,
+        meta=Meta(
+            backend=backend.name,
+            model=backend.model,
+            prompt_version=load("classify").version,
+            chunks=len(chunks),
+            llm_calls=usage.llm_calls,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            seconds=round(time.perf_counter() - started, 3),
+            warnings=warnings,
+        ),
+    )
+
+
+def _item(text: str, start: int, end: int, warnings: list[str]) -> Item:
+    # spans index the raw input: the contract promises evidence == text[span]
+    evidence = text[start:end]
+    summary = summarize_evidence(evidence)
+    if not summary_is_faithful(summary, evidence):  # cannot happen by construction; guard anyway
+        warnings.append(f"summary at {start}-{end} replaced by its evidence: a number did not match")
+        summary = evidence
+    return Item(summary=summary, evidence=evidence, span=(start, end), figures=figures(evidence))
+
+
+__all__ = ["summarize", "label_request", "LabelReply", "BackendError", "Chunk"]
