@@ -14,15 +14,21 @@ from typing import Literal
 
 Label = Literal["achievements", "problems", "plans", "other"]
 
+# Strong cues say the tense outright; weak ones ("加快推进", "进一步") open both plans and
+# achievement topic sentences ("公立医院综合改革进一步深化"), so they only break ties.
 PLAN_CUE = re.compile(
-    r"(下一步|下半年|要(?!求|素|点|闻|案|件|害|事|务)|将(?!其|之|近|军|士)|力争|争取|确保|年底前|年内|"
-    r"计划|拟|目标是|努力|着力|务必|必须|应当|须|明年|今后|未来|\d{4}年前|到\d{4}年|持续推进|全面推进|"
-    r"深入推进|扎实推进|加快推进|强力推进|纵深推进|进一步(?=[加强推提深完优健落抓做实强])|聚焦聚力)"
+    r"(下一步|下半年|要(?!求|素|点|闻|案|件|害|事|务|的)|将(?!其|之|近|军|士|以)|力争|争取|确保|年底前|年内|"
+    r"计划|拟|目标是|务必|必须|应当|明年|今后|\d{4}年前|到\d{4}年|即将)"
+)
+WEAK_PLAN_CUE = re.compile(
+    r"(努力|着力|持续推进|全面推进|深入推进|扎实推进|加快推进|强力推进|纵深推进|进一步(?=[加强推提深完优健落抓做实强])|"
+    r"聚焦聚力|坚持|加快|推动|推进|加强|强化|完善|深化|提升|实施|打造|构建|健全)"
 )
 DONE_CUE = re.compile(
-    r"(已(?!经成为)|已经|完成|达到|达|实现|建成|创成|获评|获得|荣获|取得|累计|先后|成功|位列|居全|"
-    r"同比|增长|提高到|提升到|下降|减少|覆盖率|率为|受益|共计|开展了|举办了|出台了|印发|成立了|"
-    r"通过了|被评为|列为|纳入|圆满|顺利|有效|明显|显著|大幅|得到|交出|截至|[0-9０-９]+(\.\d+)?(%|个|家|人|万|亿|元|次|项|所|处|例|台|名|张|份|条|户|床))"
+    r"(已(?!经成为)|已经|完成|达到|实现了|建成|创成|获评|获得|荣获|取得|累计|先后|成功|位列|居全|"
+    r"同比|增长|提高到|提升到|下降|减少|率为|受益|共计|开展了|举办了|出台了|印发|成立了|"
+    r"通过了|被评为|列为|纳入|圆满|顺利|得到|交出|截至|"
+    r"[0-9０-９]+(\.\d+)?(%|个|家|人|万|亿|元|次|项|所|处|例|台|名|张|份|条|户|床))"
 )
 PROBLEM_CUE = re.compile(
     r"(问题|短板|弱项|不足|难点|痛点|堵点|漏洞|薄弱|困难|滞后|不够|不强|不高|不优|不平衡|不充分|"
@@ -36,7 +42,7 @@ NOT_CLAIM = re.compile(r"(参加会议|出席会议|主持会议|参加了会议
 
 
 def cue_label(text: str) -> Label | None:
-    """The label cue words give a piece of text, or None when they say nothing clear."""
+    """The label strong cue words give a piece of text, or None when they say nothing clear."""
     plan = bool(PLAN_CUE.search(text))
     done = bool(DONE_CUE.search(text))
     if plan and not done:
@@ -68,15 +74,40 @@ def unit_label(unit_text: str, sentence_label: Label) -> Label:
     return sentence_label
 
 
-def sentence_label(text: str, heading: str | None, model_label: Label | None, *, after_directive: bool) -> Label:
-    """Decide a sentence's label: clear cues first, then the model, then the section."""
-    if NOT_CLAIM.search(text) and len(text) < 200:
+def paragraph_label(texts: list[str]) -> Label | None:
+    """The tense most sentences of a paragraph state outright (a clear majority)."""
+    votes = [cue_label(t) for t in texts]
+    plans, done = votes.count("plans"), votes.count("achievements")
+    if plans >= 2 * max(done, 1) - 1 and plans > done:
+        return "plans"
+    if done >= 2 * max(plans, 1) - 1 and done > plans:
+        return "achievements"
+    return None
+
+
+NOT_CLAIM_START = re.compile(r"^(随着|而随着|正如|这是|这又是|这意味着|更值得|当然|在这样的|近日,一篇|文章|没有.{2,8}就没有)")
+
+
+def sentence_label(text: str, heading: str | None, model_label: Label | None, *, after_directive: bool,
+                   para: Label | None = None) -> Label:
+    """Decide a sentence's label, strongest signal first; the model only breaks ties."""
+    if (NOT_CLAIM.search(text) and len(text) < 200) or NOT_CLAIM_START.search(text):
         return "other"
-    cue = cue_label(text)
-    if cue:
+    if cue := cue_label(text):
         return cue
-    if after_directive:
-        return "plans"  # "会议强调, ..." -- what follows in that paragraph is instructions
+    if after_directive or section_label(heading) == "plans":
+        return "plans"  # "会议强调, ..." or a plan section: instructions follow
+    if para:
+        return para
     if model_label:
         return model_label
+    if WEAK_PLAN_CUE.search(text) and section_label(heading) != "achievements":
+        return "plans"
     return section_label(heading) or "achievements"
+
+
+def needs_model(text: str, heading: str | None, *, after_directive: bool, para: Label | None) -> bool:
+    """True when no deterministic signal decides the sentence."""
+    first = sentence_label(text, heading, "other", after_directive=after_directive, para=para)
+    second = sentence_label(text, heading, "plans", after_directive=after_directive, para=para)
+    return first != second

@@ -97,7 +97,7 @@ def _read_input(file: str) -> tuple[str, str]:
         data = path.read_bytes()
     except OSError as err:
         raise InputError(f"cannot read file: {err.strerror}", file) from None
-    return read_bytes(data, file), path.name
+    return read_bytes(data, file), file
 
 
 def summarize_text(text: str, source: str, settings: Settings) -> "Digest":  # noqa: F821

@@ -63,6 +63,8 @@ async def ask(backend: Backend, request: LLMRequest, reply_model: type[T]) -> tu
             return parsed, usage
         raise InvalidOutput(f"{_where(request)}: reply still invalid after one repair round: {error}")
     except BackendError as err:
+        # a transport failure reports the requests it cost (SDK retries included)
+        usage.llm_calls += getattr(err, "calls", 0)
         err.usage = usage  # type: ignore[attr-defined]
         raise
 

@@ -54,15 +54,25 @@ def label_request(sentence: Sentence, previous: str | None, context: str) -> LLM
     )
 
 
-def plan_labels(sentences: list[Sentence]) -> list[tuple[Sentence, classify.Label | None, bool]]:
-    """Decide what cues can decide; None marks a sentence the model must judge."""
+def plan_labels(sentences: list[Sentence]) -> list[tuple[Sentence, classify.Label | None, bool, classify.Label | None]]:
+    """Decide what cues can decide; a None label marks a sentence the model must judge.
+
+    Each entry: (sentence, label or None, follows a directive such as "会议强调", paragraph tense).
+    """
+    by_para: dict[int, list[str]] = {}
+    for s in sentences:
+        by_para.setdefault(s.para, []).append(s.text)
+    para_label = {p: classify.paragraph_label(texts) for p, texts in by_para.items()}
     out = []
     directive_para = -1
     for s in sentences:
-        after_directive = directive_para == s.para
-        decided = classify.sentence_label(s.text, s.heading, None, after_directive=after_directive)
-        needs_model = classify.cue_label(s.text) is None and not after_directive and decided != "other"
-        out.append((s, None if needs_model else decided, after_directive))
+        after = directive_para == s.para
+        para = para_label[s.para]
+        if classify.needs_model(s.text, s.heading, after_directive=after, para=para):
+            out.append((s, None, after, para))
+        else:
+            out.append((s, classify.sentence_label(s.text, s.heading, None, after_directive=after, para=para), after,
+                        para))
         if classify.REPORT_PLAN.search(s.text):
             directive_para = s.para
     return out
@@ -107,7 +117,7 @@ async def summarize(
     sem = limiter or asyncio.Semaphore(settings.concurrency)
     usage, warnings = Usage(), []
     chunk_of = {s.index: c.index for c in chunks for s in c.sentences}
-    todo = [(s, i) for i, (s, label, _) in enumerate(plan) if label is None]
+    todo = [(s, i) for i, (s, label, _, _) in enumerate(plan) if label is None]
     done = 0
 
     async def one(s: Sentence, i: int) -> tuple[int, classify.Label | None]:
@@ -125,9 +135,10 @@ async def summarize(
     model_labels = dict(await asyncio.gather(*(one(s, i) for s, i in todo)))
 
     items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
-    for i, (s, label, after_directive) in enumerate(plan):
+    for i, (s, label, after_directive, para) in enumerate(plan):
         if label is None:
-            label = classify.sentence_label(s.text, s.heading, model_labels.get(i), after_directive=after_directive)
+            label = classify.sentence_label(s.text, s.heading, model_labels.get(i), after_directive=after_directive,
+                                            para=para)
         for unit in s.units:
             cat = classify.unit_label(unit.text, label)
             if cat != "other":

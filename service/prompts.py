@@ -16,7 +16,10 @@ from pathlib import Path
 from service.config import PROJECT_ROOT
 from service.errors import ConfigError
 
-PROMPTS_DIR = PROJECT_ROOT / "prompts"
+import os
+
+# REPORTSUM_PROMPTS points at another prompt set (e.g. a candidate to compare with eval).
+PROMPTS_DIR = Path(os.environ.get("REPORTSUM_PROMPTS") or PROJECT_ROOT / "prompts")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ to "any JSON" when the schema has a construct the converter does not know.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import functools
 import json
@@ -53,6 +54,22 @@ _GRAMMARS: dict[str, LlamaGrammar] = {}
 _GRAMMARS_LOCK = threading.Lock()
 _EXECUTOR: concurrent.futures.ThreadPoolExecutor | None = None
 _EXECUTOR_LOCK = threading.Lock()
+
+
+def _close_all() -> None:
+    # Free the models while llama_cpp is still importable: left to the garbage collector at
+    # interpreter exit, Llama.__del__ runs after its module is torn down and prints a
+    # "TypeError: 'NoneType' object is not callable" traceback on every CLI run.
+    with _LLAMA_LOCK:
+        while _MODELS:
+            _, llm = _MODELS.popitem()
+            try:
+                llm.close()
+            except Exception:  # pragma: no cover - best effort at exit
+                pass
+
+
+atexit.register(_close_all)
 
 
 def _executor() -> concurrent.futures.ThreadPoolExecutor:

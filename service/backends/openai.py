@@ -174,7 +174,9 @@ class OpenAIBackend:
         except ReplayMiss:
             raise
         except openai.APIError as err:
-            raise self._translate(err) from err
+            error = self._translate(err)
+            error.calls = counter[0]  # type: ignore[attr-defined]  # requests spent before failing
+            raise error from err
         finally:
             _REQUESTS.reset(token)
         return self._response(completion, max(counter[0], 1))

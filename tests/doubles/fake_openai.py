@@ -64,6 +64,11 @@ REJECTIONS = {
 }
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True  # a hanging handler must not hold up shutdown
+    request_queue_size = 256  # benchmarks open many connections at once
+
+
 @dataclass
 class Received:
     path: str
@@ -82,8 +87,7 @@ class FakeOpenAIServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._random = random.Random(seed)
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _HTTPServer((host, port), _handler_for(self))
         self._thread: threading.Thread | None = None
 
     @property

@@ -108,9 +108,10 @@ def test_unauthorized_is_not_retried_and_never_echoes_the_key(server):
 
 def test_hang_becomes_backend_timeout_after_retries(server):
     server.script(hang(5), hang(5))
-    with pytest.raises(BackendTimeout):
-        run_with(settings_for(server, timeout=0.3, max_retries=1), lambda b: b.complete(request()))
+    with pytest.raises(BackendTimeout) as info:
+        run_with(settings_for(server, timeout=0.3, max_retries=1), lambda b: ask(b, request(), Label))
     assert len(server.requests) == 2
+    assert info.value.calls == 2 and info.value.usage.llm_calls == 2  # the failure is counted too
 
 
 def test_prompt_version_header_and_schema_are_sent(server):

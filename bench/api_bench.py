@@ -1,0 +1,214 @@
+"""HTTP API load benchmark: 50 concurrent clients, 1,000 POST /v1/summaries.
+
+    python bench/api_bench.py                        # latency 0.25 s, short articles
+    python bench/api_bench.py --text seed --requests 300
+
+Three processes, so each one's CPU is its own: the fake OpenAI-compatible endpoint
+(``tests.doubles.fake_openai``, ``--latency`` seconds per call), ``reportsum serve
+--no-cache`` on the openai backend pointed at it (so every request runs the pipeline), and
+this script's clients (httpx.AsyncClient).
+
+What is measured:
+- per request: wall latency at the client (p50/p95/p99/max), throughput, errors (any
+  status but 200 or a transport error), model calls (the digest's ``meta.llm_calls`` and
+  the fake's own count);
+- the endpoint's latency per call as a client sees it (``--latency`` plus HTTP), measured
+  directly before the run.
+
+Target (issue 8): zero errors and p95 under 2x the endpoint's latency per call. With
+``--text short`` (default) each request is a one-sentence article that costs exactly one
+model call, so request latency compares directly with per-call latency. With ``--text
+seed`` a request costs several calls, ``--concurrency`` at a time, so the p95 is compared
+with ``rounds x per-call latency`` where rounds = ceil(calls / concurrency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+SEED = ROOT / "fixtures" / "articles" / "001_9bad2e52d17f6118.txt"
+
+
+def short_text(i: int) -> str:
+    """One sentence no cue decides: the pipeline asks the model once."""
+    return f"医疗服务能力持续提升（{i}）。"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fake(port: int, latency: float, keep_nagle: bool, counter, ready) -> None:  # type: ignore[no-untyped-def]
+    from tests.doubles.fake_openai import FakeOpenAIServer
+
+    class Counting(FakeOpenAIServer):
+        def decide(self, received):  # type: ignore[no-untyped-def]
+            with counter.get_lock():
+                counter.value += 1
+            self.requests.clear()  # the bench sends thousands: keep none
+            return super().decide(received)
+
+    server = Counting(port=port, latency=latency)
+    # http.server sends headers and body in two writes; with Nagle on, the client's delayed
+    # ACK adds ~40 ms to every call, which no real server (uvicorn, vLLM) does.
+    server._httpd.RequestHandlerClass.disable_nagle_algorithm = not keep_nagle
+    ready.set()
+    server._httpd.serve_forever()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+async def measure_call_latency(base_url: str, n: int = 20) -> float:
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "句子"}]}
+    times = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        for _ in range(n):
+            t = time.perf_counter()
+            (await client.post(f"{base_url}/chat/completions", json=body)).raise_for_status()
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+async def drive(base: str, texts: list[str], clients: int) -> tuple[list[float], list[str], list[int], float]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    calls: list[int] = []
+    queue = iter(range(len(texts)))
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+
+        async def one_client() -> None:
+            for i in queue:
+                t = time.perf_counter()
+                try:
+                    res = await client.post("/v1/summaries", json={"text": texts[i]})
+                except httpx.HTTPError as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                latencies.append(time.perf_counter() - t)
+                if res.status_code != 200:
+                    errors.append(f"HTTP {res.status_code}: {res.text[:200]}")
+                else:
+                    calls.append(res.json()["meta"]["llm_calls"])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        return latencies, errors, calls, time.perf_counter() - started
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--latency", type=float, default=0.25, help="fake endpoint seconds per call (default 0.25)")
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--requests", type=int, default=1000)
+    p.add_argument("--text", choices=["short", "seed"], default="short",
+                   help="short: one-call articles; seed: fixture 001 with a unique line (several calls)")
+    p.add_argument("--concurrency", type=int, default=4, help="model calls in flight per article (server)")
+    p.add_argument("--keep-nagle", action="store_true", help="leave Nagle on in the fake server (+~40 ms a call)")
+    p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    a = p.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="api-bench-"))
+    fake_port, api_port = free_port(), free_port()
+    counter = multiprocessing.Value("q", 0)
+    ready = multiprocessing.Event()
+    fake = multiprocessing.Process(target=_fake, args=(fake_port, a.latency, a.keep_nagle, counter, ready), daemon=True)
+    fake.start()
+    ready.wait(10)
+    fake_url = f"http://127.0.0.1:{fake_port}/v1"
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "REPORTSUM_"))}
+    env.update(
+        REPORTSUM_BACKEND="openai", OPENAI_BASE_URL=fake_url, OPENAI_API_KEY="sk-bench",
+        REPORTSUM_MODEL="fake-model", REPORTSUM_DB=str(tmp / "jobs.sqlite3"),
+        REPORTSUM_CACHE=str(tmp / "cache.sqlite3"), NO_PROXY="127.0.0.1",
+        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+    )
+    log = open(tmp / "server.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(api_port),
+         "--no-cache", "--quiet", "--concurrency", str(a.concurrency)],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{api_port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                print((tmp / "server.log").read_text(errors="replace")[-3000:], file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+
+        call_latency = asyncio.run(measure_call_latency(fake_url))
+        seed = SEED.read_text(encoding="utf-8")
+        make = short_text if a.text == "short" else (lambda i: f"{seed}\n编号{i}。\n")
+        asyncio.run(drive(base, [make(-1 - i) for i in range(20)], 10))  # warm-up, not counted
+        calls_before = counter.value
+        latencies, errors, calls, wall = asyncio.run(drive(base, [make(i) for i in range(a.requests)], a.clients))
+        wire_calls = counter.value - calls_before
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+        fake.terminate()
+        log.close()
+
+    ok = len(latencies) - sum(1 for e in errors if e.startswith("HTTP"))
+    calls_per_request = statistics.mean(calls) if calls else 0.0
+    rounds = max(1, math.ceil(max(calls) / a.concurrency)) if calls else 1
+    p50, p95, p99 = (percentile(latencies, q) for q in (0.50, 0.95, 0.99))
+    budget = 2 * rounds * call_latency
+    figures = {
+        "requests": a.requests, "clients": a.clients, "text": a.text, "ok": ok, "errors": len(errors),
+        "wall_s": round(wall, 2), "throughput_rps": round(a.requests / wall, 1),
+        "p50_s": round(p50, 3), "p95_s": round(p95, 3), "p99_s": round(p99, 3), "max_s": round(max(latencies), 3),
+        "fake_latency_s": a.latency, "call_latency_s": round(call_latency, 3),
+        "calls_per_request": round(calls_per_request, 2), "sequential_rounds": rounds, "model_calls_on_wire": wire_calls,
+        "p95_over_call_latency": round(p95 / (rounds * call_latency), 2),
+        "target_met": not errors and p95 < budget,
+    }
+    print(f"reportsum API bench: {a.requests} POST /v1/summaries ({a.text} articles), {a.clients} concurrent clients")
+    print(f"  fake endpoint: latency {a.latency:.3f} s configured, {call_latency:.3f} s per call measured"
+          f"{' (Nagle on)' if a.keep_nagle else ''}")
+    print(f"  model calls: {calls_per_request:.2f} per request (meta.llm_calls), {wire_calls} on the wire,"
+          f" {rounds} sequential round(s) at --concurrency {a.concurrency}")
+    print(f"  throughput: {figures['throughput_rps']} req/s over {wall:.2f} s")
+    print(f"  latency: p50 {p50:.3f} s  p95 {p95:.3f} s  p99 {p99:.3f} s  max {max(latencies):.3f} s")
+    print(f"  errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
+    print(f"  p95 / (rounds x per-call latency) = {figures['p95_over_call_latency']}  "
+          f"(target < 2: {'met' if figures['target_met'] else 'NOT met'})")
+    if a.json:
+        print(json.dumps(figures))
+    return 0 if figures["target_met"] else 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

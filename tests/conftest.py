@@ -1,0 +1,29 @@
+"""Shared test setup: no real endpoint, no user cache, no network.
+
+Every test starts with OPENAI_* and REPORTSUM_* cleared and the digest cache and job
+database pointed into a temporary directory, so a developer's environment can never leak
+into a test (or a test into their cache).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTICLES = ROOT / "fixtures" / "articles"
+GOLD = ROOT / "fixtures" / "gold"
+SEEDS = sorted(ARTICLES.glob("*.txt"))
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch, tmp_path_factory):
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "REPORTSUM_")):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("reportsum-home")
+    monkeypatch.setenv("REPORTSUM_CACHE", str(home / "digests.sqlite3"))
+    monkeypatch.setenv("REPORTSUM_DB", str(home / "jobs.sqlite3"))
+    yield
