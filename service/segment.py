@@ -19,6 +19,14 @@ from service.clean import CLOSERS, HEADING_RE, TERMINAL, Block
 SENTENCE_END = re.compile(rf"[{TERMINAL}]+[{CLOSERS}]*")
 # Clause boundaries inside a sentence. "、" separates list members, not claims.
 CLAUSE_BREAK = re.compile(r"[,，:：]")
+# OCR text often prints a gap where a comma or full stop was; in such a sentence a gap
+# between two Chinese characters is a clause break (short fragments are glued back later).
+OCR_GAP = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+OCR_BREAK = re.compile(r"[,，:：]|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+
+
+def _looks_ocr(text: str) -> bool:
+    return len(OCR_GAP.findall(text)) >= 3
 # Lead-ins that report speech or set a time; they never carry a claim themselves.
 LEAD_IN = re.compile(
     r"^(会议|大会|报告|他|她|我们|肖洪涛|[\u4e00-\u9fff]{2,4})?(指出|强调|表示|提出|认为|要求|介绍|说|透露)$|"
@@ -100,7 +108,8 @@ def _trail_ws(s: str) -> int:
 def split_clauses(raw: str, start: int, end: int) -> list[tuple[int, int]]:
     text = raw[start:end]
     out, pos = [], 0
-    for m in CLAUSE_BREAK.finditer(text):
+    breaks = OCR_BREAK if _looks_ocr(text) else CLAUSE_BREAK
+    for m in breaks.finditer(text):
         if _inside_quote(text, m.start()):
             continue
         out.append((pos, m.start()))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +38,50 @@ def make_settings(fake: FakeOpenAIServer, tmp_path: Path, **overrides: object) -
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def short_text(i: int) -> str:
+    """A one-sentence article (distinct per ``i``)."""
+    return f"医疗服务能力持续提升（{i}）。"
+
+
+class _CountingBackend:
+    """Answers every request with a minimal valid reply and counts them."""
+
+    name, model = "count", "count"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def complete(self, request: Any) -> Any:
+        from service.backends.base import LLMResponse
+        from tests.doubles.fake_openai import minimal_instance
+
+        self.calls += 1
+        return LLMResponse(content=json.dumps(minimal_instance(request.json_schema), ensure_ascii=False))
+
+    async def aclose(self) -> None:
+        pass
+
+
+@functools.cache
+def model_calls(text: str) -> int:
+    """How many model calls the pipeline makes for ``text`` (the cues decide the rest)."""
+    from service.pipeline import summarize
+
+    backend = _CountingBackend()
+    asyncio.run(summarize(text, backend, Settings(backend="openai", no_cache=True)))  # type: ignore[arg-type]
+    return backend.calls
+
+
+@functools.cache
+def text_needing_model(short: bool = True) -> str:
+    """An article the pipeline must ask the model about: error paths and the cache's
+    "zero model calls" need one. Which one depends on the pipeline's cues, so it is found,
+    not hard-coded."""
+    candidates = [short_text(0)] if short else []
+    candidates += [p.read_text(encoding="utf-8") for p in ARTICLES]
+    for text in candidates:
+        if model_calls(text) > 0:
+            return text
+    raise AssertionError("no fixture article makes the pipeline call the model")

@@ -187,6 +187,19 @@ def test_413_refused_from_content_length_without_reading_the_body(fake: FakeOpen
     assert reads == 0
 
 
+def test_413_on_a_real_server_with_and_without_content_length(fake: FakeOpenAIServer, tmp_path: Path) -> None:
+    def chunks():  # no Content-Length: refused while streaming
+        for _ in range(100):
+            yield b"a" * 100_000
+
+    with thread_server(create_app(make_settings(fake, tmp_path, max_chars=1000))) as base:
+        for content in (b"a" * 10_000_000, chunks()):
+            res = httpx.post(f"{base}/v1/summaries", content=content, headers={"content-type": "text/plain"})
+            assert_error(res, 413, "too_large")
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    assert fake.requests == []
+
+
 @pytest.mark.parametrize(
     ("kwargs"),
     [
