@@ -191,7 +191,8 @@ def main() -> int:
         "wall_s": round(wall, 2), "throughput_rps": round(a.requests / wall, 1),
         "p50_s": round(p50, 3), "p95_s": round(p95, 3), "p99_s": round(p99, 3), "max_s": round(max(latencies), 3),
         "fake_latency_s": a.latency, "call_latency_s": round(call_latency, 3),
-        "calls_per_request": round(calls_per_request, 2), "sequential_rounds": rounds, "model_calls_on_wire": wire_calls,
+        "calls_per_request": round(calls_per_request, 2), "sequential_rounds": rounds,
+        "model_calls_on_wire": wire_calls,
         "p95_over_call_latency": round(p95 / (rounds * call_latency), 2),
         "target_met": not errors and p95 < budget,
     }

@@ -30,6 +30,7 @@ import hmac
 import json
 import logging
 import mimetypes
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -74,12 +76,18 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 BODY_BYTES_PER_CHAR = 6
 BODY_OVERHEAD_BYTES = 64 * 1024
 
-# Uploads: text in any encoding, or a web page. Office files, PDFs, images and archives
-# are refused with 415 rather than decoded into garbage.
-_TEXT_TYPES = {"", "application/octet-stream", "application/xhtml+xml", "application/xml", "application/json"}
+# Uploads: text in any encoding, or a web page (saved as .html, .shtml, .jsp, .php ...).
+# Office files, PDFs, images and archives are refused with 415 rather than decoded into
+# garbage: by declared type, by file name, and by their first bytes.
+_BINARY_MAJOR = ("image/", "audio/", "video/", "font/", "model/")
+_BINARY_SUBTYPES = re.compile(
+    r"^application/(pdf|zip|gzip|x-gzip|x-tar|x-bzip2?|x-xz|x-7z-compressed|vnd\.rar|x-rar(-compressed)?|"
+    r"msword|rtf|epub\+zip|vnd\.ms-.*|vnd\.openxmlformats-.*|vnd\.oasis\.opendocument\..*|vnd\.apple\..*|"
+    r"x-msdownload|java-archive|wasm)$"
+)
 _BINARY_MAGIC = (
-    b"%PDF", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"\x89PNG", b"\xff\xd8\xff", b"GIF8",
-    b"Rar!", b"\x1f\x8b", b"7z\xbc\xaf", b"{\\rtf", b"BM", b"II*\x00", b"MM\x00*", b"RIFF",
+    b"%PDF-", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a",
+    b"Rar!\x1a", b"\x1f\x8b", b"7z\xbc\xaf", b"{\\rtf", b"BZh", b"\xfd7zXZ",
 )
 
 
@@ -209,7 +217,8 @@ class Submission:
 
 
 def _too_large(settings: Settings) -> ApiError:
-    return ApiError(413, "too_large", f"text is over the limit of {settings.max_chars:,} characters (REPORTSUM_MAX_CHARS)")
+    limit = settings.max_chars
+    return ApiError(413, "too_large", f"text is over the limit of {limit:,} characters (REPORTSUM_MAX_CHARS)")
 
 
 async def _read_body(request: Request, settings: Settings) -> bytes:
@@ -260,9 +269,9 @@ def _parse_options(raw: Any) -> SummaryOptions:
 def _check_upload(upload: UploadFile, head: bytes) -> None:
     name = upload.filename or "upload"
     ctype = (upload.content_type or "").split(";")[0].strip().lower()
-    guessed = (mimetypes.guess_type(name)[0] or "") if "." in name else ""
+    guessed = mimetypes.guess_type(name)[0] or ""
     for kind in (ctype, guessed):
-        if kind and not kind.startswith("text/") and kind not in _TEXT_TYPES:
+        if kind.startswith(_BINARY_MAJOR) or _BINARY_SUBTYPES.match(kind):
             raise ApiError(415, "unsupported_media_type",
                            f"{name}: {kind} is not supported; upload plain text (UTF-8 or GB18030) or an HTML page")
     utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
@@ -426,7 +435,21 @@ def create_app(
     app.state.settings = settings
     _add_error_handlers(app)
     _add_routes(app, state)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus the request body models, which the routes read by hand (JSON or
+    multipart) and so do not declare as parameters."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        body = SummaryRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(body.pop("$defs", {}))
+        schemas["SummaryRequest"] = body
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -290,6 +290,12 @@ class Progress:
             flush=True,
         )
 
+    async def tick(self, every: float = 1.0) -> None:
+        """Redraw the bar now and then, so elapsed time moves while long articles run."""
+        while self.bar is not None:
+            await asyncio.sleep(every)
+            self.bar.refresh()
+
     def close(self, message: str) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -425,6 +431,7 @@ class _Batch:
         articles = iter_articles(self.directory, exclude=exclude, shard=self.shard)
         n_workers = max(1, min(self.stats.total, concurrency * ARTICLES_PER_SLOT))
         tasks = [asyncio.create_task(self.worker(articles)) for _ in range(n_workers)]
+        ticker = asyncio.create_task(self.progress.tick())
         main = asyncio.current_task()
         loop = asyncio.get_running_loop()
         sigterm = False
@@ -441,9 +448,9 @@ class _Batch:
             self.interrupted = self.interrupted or "interrupt"
             raise
         finally:
-            for t in tasks:
+            for t in (*tasks, ticker):
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, ticker, return_exceptions=True)
             if sigterm:
                 loop.remove_signal_handler(signal.SIGTERM)
             try:

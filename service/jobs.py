@@ -439,7 +439,9 @@ class JobService:
         requeued, failed = await asyncio.to_thread(self._recover)
         if requeued or failed:
             log.warning("jobs: re-queued %d interrupted job(s), failed %d after too many attempts", requeued, failed)
-        self._tasks = [asyncio.create_task(self._worker(i), name=f"job-worker-{i}") for i in range(self.settings.workers)]
+        self._tasks = [
+            asyncio.create_task(self._worker(i), name=f"job-worker-{i}") for i in range(self.settings.workers)
+        ]
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="job-housekeeping"))
 
     async def stop(self) -> None:
@@ -578,9 +580,13 @@ class JobService:
             else:
                 log.warning("jobs: job %s failed: %s", claim.id, exc)
         try:
-            ok = await asyncio.to_thread(self.store.finish, claim, self.owner, digest=digest, cached=cached, error=error)
+            ok = await asyncio.to_thread(
+                self.store.finish, claim, self.owner, digest=digest, cached=cached, error=error
+            )
             if not ok:
-                log.warning("jobs: job %s was handed to another worker; result of attempt %d dropped", claim.id, claim.attempts)
+                log.warning(
+                    "jobs: job %s was handed to another worker; result of attempt %d dropped", claim.id, claim.attempts
+                )
         finally:
             self._live.pop(claim.id, None)
             self._notify(claim.id)

@@ -132,7 +132,14 @@ async def summarize(
 
     if progress:
         progress(0, len(todo))
-    model_labels = dict(await asyncio.gather(*(one(s, i) for s, i in todo)))
+    # A TaskGroup cancels the remaining calls as soon as one fails for good, so an article
+    # that cannot finish stops holding model slots (gather would let them all run on).
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(s, i)) for s, i in todo]
+    except BaseExceptionGroup as group_error:
+        raise group_error.exceptions[0] from None  # callers handle BackendError, ReplayMiss, ...
+    model_labels = dict(t.result() for t in tasks)
 
     items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
     for i, (s, label, after_directive, para) in enumerate(plan):

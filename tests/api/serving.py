@@ -94,9 +94,10 @@ class ServerProcess:
         out.close()
         try:
             wait_healthy(self.base_url, self.proc, timeout)
-        except Exception:
+        except Exception as exc:
             self.stop()
-            raise RuntimeError(f"server did not start; its log:\n{self.log.read_text(errors='replace')[-4000:]}")
+            log = self.log.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"server did not start; its log:\n{log}") from exc
         return self
 
     def kill(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -20,18 +21,14 @@ from fastapi.testclient import TestClient
 import service.api as api_module
 from service.api import create_app
 from service.jobs import JobSettings
-from tests.api.conftest import ARTICLES, TOKEN, make_settings
+from tests.api.conftest import ARTICLES, TOKEN, make_settings, model_calls, short_text, text_needing_model
 from tests.api.serving import thread_server
 from tests.doubles.fake_openai import FakeOpenAIServer, status
 
 FAST_JOBS = JobSettings(workers=2, max_queued=50, poll_seconds=0.05)
 SEED = ARTICLES[0]
 SEED_TEXT = SEED.read_text(encoding="utf-8")
-
-
-def short_text(i: int) -> str:
-    """A one-sentence article that cues cannot label, so it costs a model call."""
-    return f"医疗服务能力持续提升（{i}）。"
+DOCX = "officedocument.wordprocessingml.document"
 
 
 @pytest.fixture
@@ -73,14 +70,44 @@ def assert_error(res: httpx.Response, status_code: int, code: str | None = None)
 
 
 def test_json_body_returns_the_contract(client: TestClient, fake: FakeOpenAIServer) -> None:
-    res = client.post("/v1/summaries", json={"text": SEED_TEXT})
+    text = text_needing_model(short=False)
+    res = client.post("/v1/summaries", json={"text": text})
     assert res.status_code == 200, res.text
     digest = res.json()
-    assert_contract(digest, SEED_TEXT)
+    assert_contract(digest, text)
     assert sum(len(digest[c]) for c in ("achievements", "problems", "plans")) > 0
     assert digest["meta"]["backend"] == "openai" and digest["meta"]["model"] == "fake-model"
     assert digest["meta"]["llm_calls"] == len(fake.requests) > 0
     assert res.headers["x-reportsum-cache"] == "miss"
+
+
+@pytest.mark.parametrize("article", ARTICLES, ids=lambda p: p.name[:3])
+def test_seed_article_on_the_replay_backend(article: Path, tmp_path: Path) -> None:
+    """The recorded model answers for the seeds: what ``reportsum summarize`` gives, over HTTP."""
+    from service.backends import make_backend
+    from service.config import Settings
+    from service.pipeline import summarize
+
+    settings = Settings(backend="replay", cache=tmp_path / "cache.sqlite3", db=tmp_path / "jobs.sqlite3")
+    text = article.read_text(encoding="utf-8")
+    with TestClient(create_app(settings)) as c:
+        res = c.post("/v1/summaries", files={"file": (article.name, article.read_bytes(), "text/plain")})
+    assert res.status_code == 200, res.text
+    digest = res.json()
+    assert_contract(digest, text)
+    assert digest["meta"]["backend"] == "replay"
+
+    async def direct() -> dict[str, Any]:
+        backend = make_backend(settings)
+        try:
+            return (await summarize(text, backend, settings, source=article.name)).model_dump(mode="json")
+        finally:
+            await backend.aclose()
+
+    expected = asyncio.run(direct())
+    for d in (digest, expected):
+        d["meta"].pop("seconds")
+    assert digest == expected
 
 
 def test_upload_gb18030_and_html(client: TestClient) -> None:
@@ -100,9 +127,20 @@ def test_upload_gb18030_and_html(client: TestClient) -> None:
         assert all("<" not in it["evidence"] and ">" not in it["evidence"] for it in digest[cat])
 
 
+def test_web_pages_under_any_name_are_accepted(client: TestClient) -> None:
+    page = "<html><body><p>" + SEED_TEXT[:600].replace("\n", "</p><p>") + "</p></body></html>"
+    named = [("a.shtml", "text/html"), ("b.php", "application/x-httpd-php"),
+             ("c.jsp", "application/octet-stream"), ("noext", None)]
+    for name, ctype in named:
+        res = client.post("/v1/summaries", files={"file": (name, page.encode("gb18030"), ctype)})
+        assert res.status_code == 200, (name, res.text)
+        assert_contract(res.json(), page)
+
+
 def test_raw_text_body_and_title(client: TestClient) -> None:
     text = SEED_TEXT[:800]
-    res = client.post("/v1/summaries", content=text.encode("utf-8"), headers={"content-type": "text/plain; charset=utf-8"})
+    headers = {"content-type": "text/plain; charset=utf-8"}
+    res = client.post("/v1/summaries", content=text.encode("utf-8"), headers=headers)
     assert res.status_code == 200, res.text
     assert_contract(res.json(), text)
     res = client.post("/v1/summaries", json={"text": text, "title": "标题"})
@@ -115,6 +153,9 @@ def test_openapi_docs_and_healthz(client: TestClient) -> None:
     assert {"/v1/summaries", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events"} <= set(spec["paths"])
     body = spec["paths"]["/v1/summaries"]["post"]["requestBody"]["content"]
     assert {"application/json", "multipart/form-data"} <= set(body)
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert refs <= set(spec["components"]["schemas"]), refs - set(spec["components"]["schemas"])
+    assert {"SummaryRequest", "SummaryOptions", "Digest", "ErrorResponse"} <= refs
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "<html" in page.text
@@ -144,7 +185,9 @@ def test_openapi_docs_and_healthz(client: TestClient) -> None:
         ({"files": {"file": ("s.txt", b"   \n", "text/plain")}}, "invalid_input"),
     ],
 )
-def test_422_empty_or_invalid_body(client: TestClient, fake: FakeOpenAIServer, kwargs: dict[str, Any], code: str) -> None:
+def test_422_empty_or_invalid_body(
+    client: TestClient, fake: FakeOpenAIServer, kwargs: dict[str, Any], code: str
+) -> None:
     for path in ("/v1/summaries", "/v1/jobs"):
         assert_error(client.post(path, **kwargs), 422, code)
     assert fake.requests == []
@@ -204,11 +247,12 @@ def test_413_on_a_real_server_with_and_without_content_length(fake: FakeOpenAISe
     ("kwargs"),
     [
         {"files": {"file": ("report.pdf", b"%PDF-1.4 ...", "application/pdf")}},
-        {"files": {"file": ("report.docx", b"PK\x03\x04....", "application/vnd.openxmlformats-officedocument.wordprocessingml.document")}},
+        {"files": {"file": ("report.docx", b"PK\x03\x04....", f"application/vnd.openxmlformats-{DOCX}")}},
         {"files": {"file": ("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00", "text/plain")}},
         {"files": {"file": ("blob.bin", bytes(range(256)) * 4, "application/octet-stream")}},
         {"content": b"%PDF-1.4", "headers": {"content-type": "application/pdf"}},
         {"content": b"text=abc", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+        {"files": {"file": ("scan.jpg", b"\xff\xd8\xff\xe0", "image/jpeg")}},
     ],
 )
 def test_415_unsupported_upload(client: TestClient, kwargs: dict[str, Any]) -> None:
@@ -219,20 +263,20 @@ def test_415_unsupported_upload(client: TestClient, kwargs: dict[str, Any]) -> N
 def test_502_when_the_endpoint_fails(tmp_path: Path) -> None:
     with FakeOpenAIServer(fail_rate=1.0) as failing:
         with TestClient(create_app(make_settings(failing, tmp_path))) as c:
-            err = assert_error(c.post("/v1/summaries", json={"text": SEED_TEXT}), 502, "backend_error")
+            err = assert_error(c.post("/v1/summaries", json={"text": text_needing_model()}), 502, "backend_error")
             assert "sk-test" not in err["message"]
 
 
 def test_502_when_the_endpoint_is_unreachable(fake: FakeOpenAIServer, tmp_path: Path) -> None:
     settings = make_settings(fake, tmp_path, openai_base_url="http://127.0.0.1:9/v1")
     with TestClient(create_app(settings)) as c:
-        assert_error(c.post("/v1/summaries", json={"text": SEED_TEXT}), 502, "backend_error")
+        assert_error(c.post("/v1/summaries", json={"text": text_needing_model()}), 502, "backend_error")
 
 
 def test_504_when_the_endpoint_times_out(tmp_path: Path) -> None:
     with FakeOpenAIServer(latency=2.0) as slow:
         with TestClient(create_app(make_settings(slow, tmp_path, timeout=0.3))) as c:
-            assert_error(c.post("/v1/summaries", json={"text": SEED_TEXT}), 504, "backend_timeout")
+            assert_error(c.post("/v1/summaries", json={"text": text_needing_model()}), 504, "backend_timeout")
 
 
 def test_500_is_json_without_internals(fake: FakeOpenAIServer, tmp_path: Path) -> None:
@@ -247,7 +291,7 @@ def test_500_is_json_without_internals(fake: FakeOpenAIServer, tmp_path: Path) -
 
     app = create_app(make_settings(fake, tmp_path), backend=Broken())
     with TestClient(app, raise_server_exceptions=False) as c:
-        err = assert_error(c.post("/v1/summaries", json={"text": SEED_TEXT}), 500, "internal")
+        err = assert_error(c.post("/v1/summaries", json={"text": text_needing_model()}), 500, "internal")
         assert "secret" not in err["message"]
 
 
@@ -321,7 +365,8 @@ def sse(lines: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_job_lifecycle_with_progress_events(client: TestClient, fake: FakeOpenAIServer) -> None:
-    res = client.post("/v1/jobs", json={"text": SEED_TEXT, "title": "济宁"})
+    text = text_needing_model(short=False)
+    res = client.post("/v1/jobs", json={"text": text, "title": "济宁"})
     assert res.status_code == 202
     job_id = res.json()["id"]
     assert res.headers["location"] == f"/v1/jobs/{job_id}" == res.json()["location"]
@@ -338,16 +383,16 @@ def test_job_lifecycle_with_progress_events(client: TestClient, fake: FakeOpenAI
 
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "done" and job["attempts"] == 1 and job["cached"] is False
-    assert_contract(job["digest"], SEED_TEXT)
+    assert_contract(job["digest"], text)
     assert job["digest"]["doc"]["title"] == "济宁"
-    assert client.get(f"/v1/jobs/{job_id}/text").text == SEED_TEXT
+    assert client.get(f"/v1/jobs/{job_id}/text").text == text
     # the stream of a finished job ends at once with its final state
     with client.stream("GET", f"/v1/jobs/{job_id}/events") as stream:
         assert [n for n, _ in sse(stream.iter_lines())] == ["done"]
 
     # the same digest as the synchronous endpoint gives (served from the cache)
     calls = len(fake.requests)
-    sync = client.post("/v1/summaries", json={"text": SEED_TEXT, "title": "济宁"})
+    sync = client.post("/v1/summaries", json={"text": text, "title": "济宁"})
     assert sync.headers["x-reportsum-cache"] == "hit" and len(fake.requests) == calls
     assert sync.json() == job["digest"]
 
@@ -356,7 +401,7 @@ def test_failed_job_reports_its_error(tmp_path: Path) -> None:
     with FakeOpenAIServer() as broken:
         broken.script(*[status(500)] * 50)
         with TestClient(create_app(make_settings(broken, tmp_path), job_settings=FAST_JOBS)) as c:
-            job_id = c.post("/v1/jobs", json={"text": SEED_TEXT}).json()["id"]
+            job_id = c.post("/v1/jobs", json={"text": text_needing_model()}).json()["id"]
             job = wait_job(c, job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "backend_error"
     assert "digest" not in job
@@ -382,29 +427,32 @@ def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
 
 
 def test_cache_hit_makes_zero_model_calls(client: TestClient, fake: FakeOpenAIServer) -> None:
-    first = client.post("/v1/summaries", json={"text": SEED_TEXT})
+    text = text_needing_model(short=False)
+    first = client.post("/v1/summaries", json={"text": text})
     calls = len(fake.requests)
     assert calls > 0 and first.headers["x-reportsum-cache"] == "miss"
 
-    again = client.post("/v1/summaries", files={"file": ("same.txt", SEED_TEXT.encode("gb18030"), "text/plain")})
+    again = client.post("/v1/summaries", files={"file": ("same.txt", text.encode("gb18030"), "text/plain")})
     assert again.headers["x-reportsum-cache"] == "hit" and again.json() == first.json()
-    job_id = client.post("/v1/jobs", json={"text": SEED_TEXT}).json()["id"]
+    job_id = client.post("/v1/jobs", json={"text": text}).json()["id"]
     job = wait_job(client, job_id)
     assert job["cached"] is True and job["digest"] == first.json()
     assert len(fake.requests) == calls  # zero model calls for both
 
     # other options are another digest; no_cache runs the pipeline again
-    res = client.post("/v1/summaries", json={"text": SEED_TEXT, "options": {"chunk_tokens": 600}})
+    res = client.post("/v1/summaries", json={"text": text, "options": {"chunk_tokens": 600}})
     assert res.headers["x-reportsum-cache"] == "miss" and len(fake.requests) > calls
     calls = len(fake.requests)
-    res = client.post("/v1/summaries", json={"text": SEED_TEXT, "options": {"no_cache": True}})
+    res = client.post("/v1/summaries", json={"text": text, "options": {"no_cache": True}})
     assert res.headers["x-reportsum-cache"] == "miss" and len(fake.requests) > calls
 
 
 # -- one backend, concurrency ------------------------------------------------------------------
 
 
-def test_backend_is_created_once_and_shared(fake: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backend_is_created_once_and_shared(
+    fake: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     made: list[Any] = []
     real = api_module.make_backend
 
@@ -447,7 +495,9 @@ def test_200_concurrent_requests_on_a_real_server(tmp_path: Path) -> None:
     assert [a.status_code for a in answers] == [200] * n
     for i, a in enumerate(answers):
         assert_contract(a.json(), short_text(i))
-    assert calls >= n
+    expected = sum(model_calls(short_text(i)) for i in range(n))
+    assert expected >= n, "short_text() no longer costs a model call: pick a sentence the cues cannot label"
+    assert calls == expected
     # One after another this would take calls * latency (200 s); together, about one latency
     # plus the CPU of 200 requests, shared here with the client and the fake in one process.
     assert elapsed < 10 * latency, f"{n} requests took {elapsed:.1f}s"

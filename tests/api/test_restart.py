@@ -16,14 +16,9 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import ARTICLES
+from tests.api.conftest import model_calls, short_text
 from tests.api.serving import ServerProcess, clean_env
 from tests.doubles.fake_openai import FakeOpenAIServer
-
-
-def piece(path: Path, size: int = 900) -> str:
-    text = path.read_text(encoding="utf-8")
-    return text[:size]
 
 
 def db_rows(db: Path) -> dict[str, dict[str, Any]]:
@@ -37,7 +32,9 @@ def db_rows(db: Path) -> dict[str, dict[str, Any]]:
 
 
 def test_sigkill_with_jobs_queued_and_running_then_restart(tmp_path: Path) -> None:
-    texts = [piece(p) for p in ARTICLES] + [piece(ARTICLES[0], 1500)]
+    # Eight sentences the cues cannot label: eight model calls, two rounds of 0.6 s a job.
+    texts = ["".join(short_text(100 * j + i) for i in range(8)) for j in range(6)]
+    assert all(model_calls(t) >= 4 for t in texts), "the jobs must wait on the model to be caught running"
     db, cache = tmp_path / "jobs.sqlite3", tmp_path / "cache.sqlite3"
     with FakeOpenAIServer(latency=0.6) as slow:
         env = clean_env(
@@ -88,7 +85,7 @@ def test_sigkill_with_jobs_queued_and_running_then_restart(tmp_path: Path) -> No
 
     after = db_rows(db)
     assert len(after) == len(ids)
-    for job_id, text in zip(ids, texts):
+    for job_id, text in zip(ids, texts, strict=True):
         row = after[job_id]
         assert row["status"] == "done", (job_id, row["status"])
         assert row["completions"] == 1, (job_id, row["completions"])

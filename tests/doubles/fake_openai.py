@@ -153,6 +153,7 @@ class FakeOpenAIServer:
 
 def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
         protocol_version = "HTTP/1.1"  # keep-alive, like a real server
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet tests

@@ -86,7 +86,7 @@ def test_outputs_mirror_the_folder_and_the_index_covers_every_article(corpus, se
     out = tmp_path / "out"
     rc = batch(corpus, out, settings_for(server, tmp_path), formats=("json", "md", "csv"))
     assert rc == 1  # the empty and the binary file failed
-    assert server.requests, "the pipeline called the model"
+    assert len(server.requests) == sum(e["llm_calls"] for e in read_index(out / INDEX_NAME).values()) > 0
 
     index = read_index(out / INDEX_NAME)
     assert set(index) == GOOD | BAD
@@ -95,7 +95,8 @@ def test_outputs_mirror_the_folder_and_the_index_covers_every_article(corpus, se
     for rel in GOOD:
         e = index[rel]
         assert e["status"] == "done", e
-        assert e["error"] is None and e["llm_calls"] > 0 and e["tokens"] > 0
+        assert e["error"] is None and not e["cached"]
+        assert (e["llm_calls"] > 0) == (e["tokens"] > 0)  # cues may decide a small piece alone
         assert {"achievements", "problems", "plans", "seconds", "prompt_tokens", "completion_tokens"} <= set(e)
         obj = json.loads(output_path(out, rel, "json").read_text(encoding="utf-8"))
         assert {"doc", "overview", "achievements", "problems", "plans", "excluded", "meta"} <= set(obj)
@@ -122,7 +123,6 @@ def test_outputs_mirror_the_folder_and_the_index_covers_every_article(corpus, se
     import io
 
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert list(rows[0].keys()) if rows else True
     header = raw.decode("utf-8-sig").splitlines()[0]
     assert header == "file,category,summary,figures,evidence,start,end"
     assert len(rows) == sum(index[r][c] for r in GOOD for c in ("achievements", "problems", "plans"))
@@ -174,7 +174,7 @@ def test_rerun_makes_zero_model_calls_and_the_cache_serves_renamed_copies(corpus
 def test_failed_articles_are_recorded_and_a_rerun_retries_only_them(corpus, server, tmp_path):
     out = tmp_path / "out"
     settings = settings_for(server, tmp_path, max_retries=0, concurrency=1, no_cache=True)
-    server.script(status(500), status(503))  # the first article's first call fails for good
+    server.script(status(500))  # with max_retries=0 the first call fails for good
     assert batch(corpus, out, settings) == 1
     index = read_index(out / INDEX_NAME)
     failed = {r for r, e in index.items() if e["status"] == "failed"} - BAD
