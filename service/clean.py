@@ -121,12 +121,19 @@ class _VisibleText(HTMLParser):
         self.breaks = 0
 
 
+# Server-side template code (JSP, ASP, PHP) is never visible text.
+_TEMPLATE_CODE = re.compile(r"<%.*?%>|<\?php.*?\?>|<\?=.*?\?>", re.S)
+
+
 def _html_blocks(raw: str) -> list[Block]:
     parser = _VisibleText(raw)
     parser.feed(raw)
     parser.close()
+    code = [m.span() for m in _TEMPLATE_CODE.finditer(raw)]
     blocks: list[Block] = []
     for start, end, _caption, breaks in parser.runs:
+        if any(a < end and start < b for a, b in code):
+            continue
         # Visible text may itself hold line breaks: split it like plain text.
         for k, sub in enumerate(split_blocks_plain(raw[start:end])):
             gap = sub.gap_before if k else (2 if breaks else 0)
@@ -152,6 +159,9 @@ _CONTACT = re.compile(
     r"返回首页|^首页$|打印本页|关闭窗口|浏览次数|字号|\d{3,4}-\d{7,8}|1[3-9]\d{9})",
     re.I,
 )
+# Text addressed to a language model inside an article is not report content.
+_INJECTION = re.compile(r"(忽略|无视|不要理会).{0,12}(指令|提示|要求|规则)|ignore (all |any )?(previous|above|prior) instructions|"
+                        r"system prompt|你现在是|作为(一个)?(AI|人工智能|语言模型)", re.I)
 _BYLINE = re.compile(r"(记者|通讯员|文/图|图/文|文\s*/|摄影|撰稿|供稿|特约)")
 HEADING_RE = re.compile(
     r"^(关键词|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|第[一二三四五六七八九十]+[部分章节条]|"
@@ -222,7 +232,9 @@ def clean(raw: str) -> Cleaned:
             excluded.append(Excluded(span=(b.start, blocks[i + run - 1].end), reason="slogan"))
             i += run
             continue
-        if _is_chrome(b) or (not main_started and len(b.text) <= 5 and not _ends_sentence(b.text)):
+        if _INJECTION.search(b.text):
+            reason = "text addressed to a language model (not summarised)"
+        elif _is_chrome(b) or (not main_started and len(b.text) <= 5 and not _ends_sentence(b.text)):
             reason = "page chrome or contact line"
         elif _is_byline(b):
             bylines += 1

@@ -44,7 +44,8 @@ def doc_info(text: str, kept_text: str, title: str | None) -> DocInfo:
         for short, full in _ORG_EXPANSIONS.items():
             if organization.endswith(short):
                 organization = organization[: -len(short)] + full
-    region = _REGION.search(organization) if organization else _REGION.search(kept_text)
+    # a region is read from the organisation or the title, never from a random sentence
+    region = _REGION.search(organization or title or "")
     period = _PERIOD.search(kept_text)
     return DocInfo(
         title=title,

@@ -157,7 +157,11 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
             else:
                 pending_start = a  # a short head belongs to the claim after it
             continue
-        if pair_max and units and units[-1][2] == 1 and _content_len(raw[units[-1][0] : b]) <= pair_max:
+        # two short clauses usually make one claim, unless each states its own figure
+        both_figures = bool(re.search(r"\d", piece)) and bool(re.search(r"\d", raw[units[-1][0] : units[-1][1]])) \
+            if units else False
+        if pair_max and units and units[-1][2] == 1 and not both_figures and \
+                _content_len(raw[units[-1][0] : b]) <= pair_max:
             units[-1][1] = b
             units[-1][2] += 1
             continue

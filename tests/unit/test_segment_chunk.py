@@ -48,3 +48,11 @@ def test_one_claim_per_unit():
 
 def test_tiktoken_runs_offline():
     assert count_tokens("济宁市卫生健康委召开全市卫生健康工作推进会议") > 10
+
+
+def test_two_figures_stay_two_claims():
+    from service.clean import Block
+
+    raw = "上半年,全县新建村卫生室12所,家庭医生签约率达到78.5%。"
+    units = [u.text for s in segment(raw, [Block(0, len(raw), raw)]).sentences for u in s.units]
+    assert units == ["全县新建村卫生室12所", "家庭医生签约率达到78.5%"]
