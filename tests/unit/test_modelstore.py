@@ -84,12 +84,10 @@ def test_damaged_cached_file_says_delete_it(tmp_path):
         default_model_path(cache, spec=spec, parts=parts)
 
 
+@pytest.mark.local_model  # needs the [local] extra: opt-in with `pytest -m local_model`
 def test_part_files_found_through_metadata():
-    # The installed chunk packages, when present, are found without hardcoded paths.
-    try:
-        files = modelstore.part_files()
-    except ConfigError:
-        pytest.skip("the [local] extra is not installed")
+    # The installed chunk packages are found without hardcoded paths.
+    files = modelstore.part_files()
     assert len(files) == 22
     assert sum(f.stat().st_size for f in files) == modelstore.DEFAULT_MODEL.size
 
