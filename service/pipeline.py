@@ -16,10 +16,10 @@ from pydantic import BaseModel
 
 from service import classify
 from service.backends.base import Backend, LLMRequest
-from service.chunk import Chunk, chunk
+from service.chunk import chunk
 from service.clean import clean
 from service.config import Settings
-from service.errors import BackendError, InputError, InvalidOutput, TruncatedOutput
+from service.errors import InputError, InvalidOutput, TruncatedOutput
 from service.extract import Usage, ask, schema_of
 from service.ground import figures, summarize_evidence, summary_is_faithful
 from service.merge import dedupe, doc_info, overview
@@ -185,4 +185,4 @@ def _item(text: str, start: int, end: int, warnings: list[str]) -> Item:
     return Item(summary=summary, evidence=evidence, span=(start, end), figures=figures(evidence))
 
 
-__all__ = ["summarize", "label_request", "LabelReply", "BackendError", "Chunk"]
+__all__ = ["summarize", "label_request", "LabelReply", "plan_labels"]

@@ -1,0 +1,25 @@
+from service.ground import figures, locate, summarize_evidence, summary_is_faithful
+
+RAW = "全市已建成医养结合机构8个,完成投资1.7亿元;在建13个,总投资19.4亿元。覆盖率达到81.7%、73.4%,出生率4.35‰。"
+
+
+def test_figures_verbatim_with_units():
+    assert figures("全市已建成医养结合机构8个,完成投资1.7亿元") == ["8个", "1.7亿元"]
+    assert figures("覆盖率达到81.7%、73.4%,出生率4.35‰") == ["81.7%", "73.4%", "4.35‰"]
+    assert figures("169家乡镇卫生院") == ["169家"]
+
+
+def test_locate_exact_then_tolerant_of_spaces_and_punctuation():
+    assert locate(RAW, "在建13个") == (RAW.index("在建13个"), RAW.index("在建13个") + 5)
+    ocr = "市人民医院 与上海第一人民医院,组建医联 体"
+    span = locate(ocr, "市人民医院与上海第一人民医院，组建医联体")
+    assert span == (0, len(ocr)) and ocr[span[0] : span[1]] == ocr
+    assert locate(RAW, "完成投资2.7亿元") is None
+
+
+def test_summary_keeps_every_number_of_its_evidence():
+    evidence = "要进一步抓好14类“应检尽检”人群\n\n核酸检测"
+    summary = summarize_evidence(evidence)
+    assert summary == "进一步抓好14类“应检尽检”人群核酸检测。"
+    assert summary_is_faithful(summary, evidence)
+    assert not summary_is_faithful("完成投资1.8亿元。", "完成投资1.7亿元")
