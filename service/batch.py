@@ -60,13 +60,13 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from service.fsutil import atomic_open, atomic_write
 from service.cache import DigestCache, content_sha256, digest_options, key_for, open_cache, summarize_cached
 from service.config import Settings
 from service.errors import ConfigError, InputError
@@ -139,23 +139,6 @@ def index_name(shard: tuple[int, int] | None) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def atomic_write(path: Path, data: str | bytes, *, encoding: str = "utf-8") -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    blob = data.encode(encoding) if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def read_index(path: Path) -> dict[str, dict[str, Any]]:
     entries: dict[str, dict[str, Any]] = {}
     try:
@@ -200,33 +183,24 @@ def _load_output(path: Path) -> dict[str, Any] | None:
 
 def _write_csv(out: Path, entries: dict[str, dict[str, Any]]) -> None:
     """``items.csv`` from the outputs of done/skipped entries, one digest in memory at a time."""
-    path = out / CSV_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=out)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(CSV_FIELDS)
-            for rel in sorted(entries):
-                if entries[rel].get("status") not in ("done", "skipped"):
-                    continue
-                obj = _load_output(output_path(out, rel, "json"))
-                if obj is None:
-                    continue
-                for cat in CATEGORIES:
-                    for it in obj.get(cat) or []:
-                        span = it.get("span") or [None, None]
-                        w.writerow(
-                            [rel, cat, it.get("summary", ""), "; ".join(it.get("figures") or []),
-                             it.get("evidence", ""), span[0], span[1]]
-                        )
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_open(out / CSV_NAME, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_FIELDS)
+        for rel in sorted(entries):
+            if entries[rel].get("status") not in ("done", "skipped"):
+                continue
+            obj = _load_output(output_path(out, rel, "json"))
+            if obj is None:
+                continue
+            for cat in CATEGORIES:
+                for it in obj.get(cat) or []:
+                    span = it.get("span") or [None, None]
+                    w.writerow(
+                        [rel, cat, it.get("summary", ""), "; ".join(it.get("figures") or []),
+                         it.get("evidence", ""), span[0], span[1]]
+                    )
+
+
 
 
 # --------------------------------------------------------------------------- progress

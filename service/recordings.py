@@ -9,14 +9,13 @@ API key, no headers, no base URL can leak into a fixture.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from service.fsutil import atomic_write
 from service.backends.base import Backend, LLMRequest, LLMResponse
 from service.errors import ConfigError
 
@@ -73,17 +72,8 @@ def make_recording(request: LLMRequest, response: LLMResponse, model: str) -> Re
 
 def save_recording(directory: Path, recording: Recording) -> Path:
     """Write atomically, so a crash or a concurrent writer never leaves half a file."""
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{recording.key}.json"
-    text = json.dumps(recording.model_dump(), ensure_ascii=False, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{recording.key}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(recording.model_dump(), ensure_ascii=False, indent=2) + "\n")
     return path
 
 

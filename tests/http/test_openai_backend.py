@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from typing import Literal
 
@@ -41,12 +40,6 @@ def request(**overrides) -> LLMRequest:
     return LLMRequest(**(fields | overrides))
 
 
-@pytest.fixture(autouse=True)
-def clean_environ(monkeypatch):
-    # settings must come from the test, and loopback must never go through a proxy
-    for name in list(os.environ):
-        if name.startswith(("OPENAI_", "REPORTSUM_")) or name.lower().endswith("_proxy"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 from contextlib import contextmanager
 from typing import Literal
@@ -44,11 +43,6 @@ def request(**overrides) -> LLMRequest:
     return LLMRequest(**(fields | overrides))
 
 
-@pytest.fixture(autouse=True)
-def clean_environ(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith(("OPENAI_", "REPORTSUM_")) or name.lower().endswith("_proxy"):
-            monkeypatch.delenv(name)
 
 
 def record(tmp_path, requests, content='{"label": "C"}', **settings):
