@@ -10,6 +10,7 @@ leave open. Everything here is pure; the model call itself lives in ``service.pi
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Literal
 
 Label = Literal["achievements", "problems", "plans", "other"]
@@ -17,7 +18,7 @@ Label = Literal["achievements", "problems", "plans", "other"]
 # Strong cues say the tense outright; weak ones ("加快推进", "进一步") open both plans and
 # achievement topic sentences ("公立医院综合改革进一步深化"), so they only break ties.
 PLAN_CUE = re.compile(
-    r"(下一步|下半年|要(?!求|素|点|闻|案|件|害|事|务|的)|将(?!其|之|近|军|士|以)|力争|争取|确保|年底前|年内|"
+    r"(下一步|下半年|(?<![主重需只纲摘首必概显紧扼])要(?!求|素|点|闻|案|件|害|事|务|的)|将(?=[是进继加全以在坚持着于重启建实推开组深完强提努力大聚积围逐充不会要成按从把对向与立切牢扎统稳通探构打做落力])|力争|争取|确保|年底前|年内|"
     r"计划|拟|目标是|务必|必须|应当|明年|今后|\d{4}年前|到\d{4}年|即将)"
 )
 WEAK_PLAN_CUE = re.compile(
@@ -27,7 +28,7 @@ WEAK_PLAN_CUE = re.compile(
 DONE_CUE = re.compile(
     r"(已(?!经成为)|已经|完成|达到|实现了|建成|创成|获评|获得|荣获|取得|累计|先后|成功|位列|居全|"
     r"同比|增长|提高到|提升到|下降|减少|率为|受益|共计|开展了|举办了|出台了|印发|成立了|"
-    r"通过了|被评为|列为|纳入|圆满|顺利|得到|交出|截至|"
+    r"通过了|被评为|列为|纳入|圆满|顺利|得到|交出|截至|获[^,，。;；]{0,24}奖|"
     r"[0-9０-９]+(\.\d+)?(%|个|家|人|万|亿|元|次|项|所|处|例|台|名|张|份|条|户|床))"
 )
 PROBLEM_CUE = re.compile(
@@ -44,7 +45,9 @@ NOT_CLAIM = re.compile(r"(参加会议|出席会议|主持会议|参加了会议
 def cue_label(text: str) -> Label | None:
     """The label strong cue words give a piece of text, or None when they say nothing clear."""
     plan = bool(PLAN_CUE.search(text))
-    done = bool(DONE_CUE.search(text))
+    done_words = [m.group(0) for m in DONE_CUE.finditer(text)]
+    # a figure next to a strong plan cue is a target ("确保全年巡诊150万户次"), not a result
+    done = any(not w[0].isdigit() for w in done_words) or (bool(done_words) and not plan)
     if plan and not done:
         return "plans"
     if done and not plan:
@@ -52,13 +55,14 @@ def cue_label(text: str) -> Label | None:
     return None
 
 
-def section_label(heading: str | None) -> Label | None:
-    if not heading:
-        return None
-    if PLAN_SECTION.search(heading):
-        return "plans"
-    if DONE_SECTION.search(heading):
-        return "achievements"
+def section_label(heading: str | Sequence[str] | None) -> Label | None:
+    """The tense a section title implies; for nested sections the nearest title that says one."""
+    titles = [heading] if isinstance(heading, str) else list(heading or ())
+    for title in reversed(titles):
+        if PLAN_SECTION.search(title):
+            return "plans"
+        if DONE_SECTION.search(title):
+            return "achievements"
     return None
 
 
@@ -69,8 +73,8 @@ def unit_label(unit_text: str, sentence_label: Label) -> Label:
     if PROBLEM_CUE.search(unit_text):
         return "problems"
     own = cue_label(unit_text)
-    if own == "achievements" and sentence_label == "plans" and re.search(r"(已|完成|累计|同比)", unit_text):
-        return "achievements"
+    if own:
+        return own
     return sentence_label
 
 
@@ -88,7 +92,7 @@ def paragraph_label(texts: list[str]) -> Label | None:
 NOT_CLAIM_START = re.compile(r"^(随着|而随着|正如|这是|这又是|这意味着|更值得|当然|在这样的|近日,一篇|文章|没有.{2,8}就没有)")
 
 
-def sentence_label(text: str, heading: str | None, model_label: Label | None, *, after_directive: bool,
+def sentence_label(text: str, heading: str | Sequence[str] | None, model_label: Label | None, *, after_directive: bool,
                    para: Label | None = None) -> Label:
     """Decide a sentence's label, strongest signal first; the model only breaks ties."""
     if (NOT_CLAIM.search(text) and len(text) < 200) or NOT_CLAIM_START.search(text):
@@ -106,7 +110,7 @@ def sentence_label(text: str, heading: str | None, model_label: Label | None, *,
     return section_label(heading) or "achievements"
 
 
-def needs_model(text: str, heading: str | None, *, after_directive: bool, para: Label | None) -> bool:
+def needs_model(text: str, heading: str | Sequence[str] | None, *, after_directive: bool, para: Label | None) -> bool:
     """True when no deterministic signal decides the sentence."""
     first = sentence_label(text, heading, "other", after_directive=after_directive, para=para)
     second = sentence_label(text, heading, "plans", after_directive=after_directive, para=para)

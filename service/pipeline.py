@@ -68,10 +68,11 @@ def plan_labels(sentences: list[Sentence]) -> list[tuple[Sentence, classify.Labe
     for s in sentences:
         after = directive_para == s.para
         para = para_label[s.para]
-        if classify.needs_model(s.text, s.heading, after_directive=after, para=para):
+        section = s.context or s.heading
+        if classify.needs_model(s.text, section, after_directive=after, para=para):
             out.append((s, None, after, para))
         else:
-            out.append((s, classify.sentence_label(s.text, s.heading, None, after_directive=after, para=para), after,
+            out.append((s, classify.sentence_label(s.text, section, None, after_directive=after, para=para), after,
                         para))
         if classify.REPORT_PLAN.search(s.text):
             directive_para = s.para
@@ -144,12 +145,15 @@ async def summarize(
     items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
     for i, (s, label, after_directive, para) in enumerate(plan):
         if label is None:
-            label = classify.sentence_label(s.text, s.heading, model_labels.get(i), after_directive=after_directive,
-                                            para=para)
+            label = classify.sentence_label(s.text, s.context or s.heading, model_labels.get(i),
+                                            after_directive=after_directive, para=para)
         for unit in s.units:
             cat = classify.unit_label(unit.text, label)
             if cat != "other":
                 items[cat].append(_item(text, unit.start, unit.end, warnings))
+    for task in structure.tasks:  # "(二)全面推动...": in a plan section, each heading is a task
+        if classify.section_label(task.context) == "plans":
+            items["plans"].extend(_item(text, u.start, u.end, warnings) for u in task.units)
     items, dropped = dedupe(items)
     if dropped:
         warnings.append(f"{dropped} repeated item(s) collapsed")

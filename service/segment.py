@@ -33,6 +33,9 @@ LEAD_IN = re.compile(
     r"^(今年以来|近年来|一年来|上半年|下半年|目前|截至目前|截至\d+月(底|末)?|其中|同时|此外|另外|首先|其次|最后|"
     r"为此|对此|因此|总之|一是|二是|三是|四是|五是|六是|七是|八是|九是|十是|[\d—\-年月份]+)$"
 )
+# A clause that only compares the figure before it ("高出全省23.5个百分点", "同比增长37.1%",
+# "分别占应救助人口的86.8%") belongs to the claim that states that figure.
+COMPARISON_TAIL = re.compile(r"^\s*(高出|高于|低于|超过|超出|超额|分别占|占全|占比|同比|比上年|较上年|比去年|较去年|环比|位居|居全)")
 ENUM_LEAD = re.compile(r"^([一二三四五六七八九十]+是|[（(][一二三四五六七八九十\d]+[）)]|[一二三四五六七八九十]+、|\d+[.、．])")
 
 
@@ -52,12 +55,24 @@ class Sentence:
     units: list[Unit] = field(default_factory=list)
     index: int = 0
     para: int = 0  # paragraph number, for context that carries within a paragraph
+    # Enclosing section titles, outermost first: an enumerated heading "(一)..." keeps the
+    # section that introduced it ("下半年重点工作", or a lead sentence "...重点抓好以下工作").
+    context: tuple[str, ...] = ()
 
 
 @dataclass
 class Structure:
     headings: list[Block]
     sentences: list[Sentence]
+    # enumerated headings ("(一)筹备召开卫生与健康大会") with their section context: in a
+    # plan section each one names a task
+    tasks: list[Sentence] = field(default_factory=list)
+
+
+TOPIC_MAX = 16  # characters of a paragraph-opening topic sentence ("健康促进成效显著。")
+# a sentence that announces the list of tasks or points after it
+LIST_INTRO = re.compile(r"(以下|如下|几个方面|几点|重点工作|主要任务|工作安排|[:：]\s*$)")
+ENUM_HEADING = re.compile(r"^\s*([一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|\d{1,2}[.、．](?!\d))")
 
 
 def is_heading(block: Block) -> bool:
@@ -151,6 +166,9 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
             continue  # "会议指出", "今年以来": context, not a claim
         if pending_start is not None:
             a, pending_start = pending_start, None
+        if units and COMPARISON_TAIL.match(piece):
+            units[-1][1] = b  # "...达到56.5%,高出全省23.5个百分点": one claim with its comparison
+            continue
         if _content_len(piece) < min_chars:
             if units and _content_len(raw[units[-1][0] : units[-1][1]]) < 30:
                 units[-1][1] = b  # a short tail belongs to the claim before it
@@ -177,14 +195,76 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
 def segment(raw: str, blocks: list[Block], min_chars: int = 8, pair_max: int = 30) -> Structure:
     headings: list[Block] = []
     sentences: list[Sentence] = []
+    tasks: list[Sentence] = []
     heading: str | None = None
+    context: tuple[str, ...] = ()
+    last_sentence: str | None = None  # the sentence that may introduce an enumerated list
     for para, (block, head) in enumerate(paragraphs(raw, blocks)):
         if head:
             headings.append(block)
+            context = _nest(context, block.text, last_sentence)
             heading = block.text
+            last_sentence = None
+            if ENUM_HEADING.match(block.text):
+                tasks.append(_heading_task(raw, block, context, len(sentences), para))
             continue
-        for a, b in split_sentences(block.start, block.text):
-            s = Sentence(a, b, raw[a:b], heading, index=len(sentences), para=para)
+        spans = _glue_topic(raw, split_sentences(block.start, block.text))
+        for a, b in spans:
+            s = Sentence(a, b, raw[a:b], heading, index=len(sentences), para=para, context=context)
             s.units = group_units(raw, split_clauses(raw, a, b), min_chars, pair_max)
             sentences.append(s)
-    return Structure(headings=headings, sentences=sentences)
+            last_sentence = s.text
+    return Structure(headings=headings, sentences=sentences, tasks=tasks)
+
+
+def _glue_topic(raw: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Join a paragraph's short opening topic sentence to the sentence after it.
+
+    "公立医院综合改革进一步深化。调整充实市医改工作领导小组,..." states one claim: the
+    topic names it, the next sentence gives its substance. Alone, the topic is a heading
+    in disguise, not a claim of its own.
+    """
+    if len(spans) < 2:
+        return spans
+    a, b = spans[0]
+    topic = raw[a:b]
+    if _content_len(topic) > TOPIC_MAX or re.search(r"\d", topic) or CLAUSE_BREAK.search(topic.rstrip(TERMINAL)):
+        return spans
+    return [(a, spans[1][1]), *spans[2:]]
+
+
+def _family(title: str) -> str | None:
+    """Which numbering an enumerated heading uses: "(一)", "一、" or "1."; None if plain."""
+    m = ENUM_HEADING.match(title)
+    if not m:
+        return None
+    mark = m.group(1)
+    return "paren" if mark[0] in "（(" else "digit" if mark[0].isdigit() else "cjk"
+
+
+def _nest(context: tuple[str, ...], title: str, intro: str | None) -> tuple[str, ...]:
+    """The section context under a new heading (outermost first).
+
+    A plain heading starts a new section. An enumerated one replaces its sibling of the same
+    numbering, or opens a list inside the current section, under the lead sentence that
+    announced it ("...强调下半年的重点工作。") when there is one.
+    """
+    family = _family(title)
+    if family is None:
+        return (title,)
+    for i in range(len(context) - 1, -1, -1):
+        if _family(context[i]) == family:
+            return (*context[:i], title)
+    if intro and LIST_INTRO.search(intro):
+        context = (*context, intro)
+    return (*context, title)
+
+
+def _heading_task(raw: str, block: Block, context: tuple[str, ...], index: int, para: int) -> Sentence:
+    body = ENUM_HEADING.match(block.text)
+    start = block.start + (body.end() if body else 0)
+    text = raw[start : block.end].strip()
+    start = raw.index(text, start) if text else start
+    s = Sentence(start, start + len(text), text, block.text, index=index, para=para, context=context[:-1])
+    s.units = [Unit(start, start + len(text), text)] if _content_len(text) >= 6 else []
+    return s
