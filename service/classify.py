@@ -68,7 +68,7 @@ def section_label(heading: str | Sequence[str] | None) -> Label | None:
 
 def unit_label(unit_text: str, sentence_label: Label) -> Label:
     """A unit inherits its sentence's label; a stated shortcoming is a problem wherever it is."""
-    if sentence_label == "other":
+    if sentence_label == "other" or FRAMING.search(unit_text):
         return "other"
     if PROBLEM_CUE.search(unit_text):
         return "problems"
@@ -89,6 +89,16 @@ def paragraph_label(texts: list[str]) -> Label | None:
     return None
 
 
+# "人才是医疗服务质量的保证", "2020年是…决胜之年": a sentence that defines or characterises
+# is commentary, unless what it characterises is a shortcoming ("…一直是…弱项").
+COPULA = re.compile(r"^[^,，。]{2,30}?(?<![一二三四五六七八九十但还于总就凡要只若也都将更])是(?!否|指|在)")
+# Units that frame a claim without being one: a purpose ("为切实提升…"), a speech lead that
+# ends the clause ("这次重点工作推进会提出"), or a verdict on the meeting ("具有重大指导意义").
+FRAMING = re.compile(
+    r"^\s*为了?\s*(切实|全力|进一步|更好|加快|加强|提升|推动|确保|全面|有效|解决|从根本上|实现|促进|满足|适应)|"
+    r"(提出|表示|指出|强调|认为|介绍|说|透露)[:：]?\s*$|"
+    r"(重大意义|重要意义|指导意义|蓝图|新篇章|催人奋进|必经之路|深刻变革)"
+)
 NOT_CLAIM_START = re.compile(r"^(随着|而随着|正如|这是|这又是|这意味着|更值得|当然|在这样的|近日,一篇|文章|没有.{2,8}就没有)")
 
 
@@ -96,6 +106,8 @@ def sentence_label(text: str, heading: str | Sequence[str] | None, model_label: 
                    para: Label | None = None) -> Label:
     """Decide a sentence's label, strongest signal first; the model only breaks ties."""
     if (NOT_CLAIM.search(text) and len(text) < 200) or NOT_CLAIM_START.search(text):
+        return "other"
+    if COPULA.search(text) and not PROBLEM_CUE.search(text):
         return "other"
     if cue := cue_label(text):
         return cue

@@ -230,6 +230,9 @@ def _glue_topic(raw: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]
     topic = raw[a:b]
     if _content_len(topic) > TOPIC_MAX or re.search(r"\d", topic) or CLAUSE_BREAK.search(topic.rstrip(TERMINAL)):
         return spans
+    first_clause = CLAUSE_BREAK.split(raw[spans[1][0] : spans[1][1]], maxsplit=1)[0].strip()
+    if LEAD_IN.match(first_clause):  # "…面临的问题。会议强调, …": the next sentence reports speech
+        return spans
     return [(a, spans[1][1]), *spans[2:]]
 
 
