@@ -224,16 +224,21 @@ def _glue_topic(raw: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]
     topic names it, the next sentence gives its substance. Alone, the topic is a heading
     in disguise, not a claim of its own.
     """
-    if len(spans) < 2:
+    if len(spans) < 2 or not _is_topic(raw[spans[0][0] : spans[0][1]]) or _starts_anew(raw, spans[1]):
         return spans
-    a, b = spans[0]
-    topic = raw[a:b]
-    if _content_len(topic) > TOPIC_MAX or re.search(r"\d", topic) or CLAUSE_BREAK.search(topic.rstrip(TERMINAL)):
-        return spans
-    first_clause = CLAUSE_BREAK.split(raw[spans[1][0] : spans[1][1]], maxsplit=1)[0].strip()
-    if LEAD_IN.match(first_clause):  # "…面临的问题。会议强调, …": the next sentence reports speech
-        return spans
-    return [(a, spans[1][1]), *spans[2:]]
+    return [(spans[0][0], spans[1][1]), *spans[2:]]
+
+
+def _is_topic(sentence: str) -> bool:
+    # a full stop, not ";": "曲阜被评为…;兖州…" is a list of claims, not a topic and its detail
+    return _content_len(sentence) <= TOPIC_MAX and sentence.endswith("。") and not re.search(r"\d", sentence) \
+        and not CLAUSE_BREAK.search(sentence.rstrip(TERMINAL))
+
+
+def _starts_anew(raw: str, span: tuple[int, int]) -> bool:
+    """A sentence opening on a lead-in ("会议强调") or an enumerator ("六是") starts something new."""
+    first_clause = CLAUSE_BREAK.split(raw[span[0] : span[1]], maxsplit=1)[0].strip()
+    return bool(LEAD_IN.match(first_clause) or ENUM_LEAD.match(first_clause))
 
 
 def _family(title: str) -> str | None:
