@@ -56,3 +56,56 @@ def test_two_figures_stay_two_claims():
     raw = "上半年,全县新建村卫生室12所,家庭医生签约率达到78.5%。"
     units = [u.text for s in segment(raw, [Block(0, len(raw), raw)]).sentences for u in s.units]
     assert units == ["全县新建村卫生室12所", "家庭医生签约率达到78.5%"]
+
+
+def _units(raw: str) -> list[str]:
+    from service.clean import Block
+
+    return [u.text for s in segment(raw, [Block(0, len(raw), raw)]).sentences for u in s.units]
+
+
+def test_a_comparison_stays_with_the_figure_it_compares():
+    units = _units("上半年全市卫生监督覆盖率达到56.5%,高出全省23.5个百分点。全市共出生8.3万人,同比增长37.1%。")
+    assert units == ["上半年全市卫生监督覆盖率达到56.5%,高出全省23.5个百分点", "全市共出生8.3万人,同比增长37.1%"]
+
+
+def test_an_opening_topic_sentence_joins_the_detail_after_it():
+    assert _units("公立医院综合改革进一步深化。调整充实市医改工作领导小组,全部建立法人治理结构。")[0] == \
+        "公立医院综合改革进一步深化。调整充实市医改工作领导小组"
+
+
+@pytest.mark.parametrize("raw", [
+    "曲阜被评为全省首批“健康促进市”;兖州、邹城被纳入创建试点。",  # a list item, not a topic
+    "会议分析了当前面临的问题。会议强调,要坚持问题导向。",  # the next sentence reports speech
+    "强力整治出生人口性别比。六是家庭发展支持体系进一步健全。",  # the next sentence is a new enumerated point
+    "全县新建村卫生室12所。家庭医生签约率达到78.5%。",  # a figure makes it a claim of its own
+])
+def test_what_is_not_a_topic_sentence_stays_apart(raw):
+    assert len(_units(raw)) == 2
+
+
+def _structure(text: str):
+    from service.clean import clean as _clean
+
+    return segment(text, _clean(text).blocks)
+
+
+def test_an_enumerated_list_keeps_the_section_that_announced_it():
+    text = ("上半年工作回顾\n\n全市新建村卫生室12所。\n\n"
+            "会议强调下半年的重点工作。\n\n(一)筹备召开卫生与健康大会\n\n对照通知精神抓好落实。\n\n"
+            "(二)纵深推进医改工作\n\n全面取消药品加成。\n")
+    st = _structure(text)
+    by_text = {s.text: s for s in st.sentences}
+    assert by_text["全市新建村卫生室12所。"].context == ("上半年工作回顾",)
+    assert by_text["对照通知精神抓好落实。"].context == (
+        "上半年工作回顾", "会议强调下半年的重点工作。", "(一)筹备召开卫生与健康大会")
+    # the second item replaces its sibling instead of nesting under it
+    assert by_text["全面取消药品加成。"].context[-1] == "(二)纵深推进医改工作"
+    assert len(by_text["全面取消药品加成。"].context) == 3
+    assert [t.text for t in st.tasks] == ["筹备召开卫生与健康大会", "纵深推进医改工作"]
+    assert all(text[t.start : t.end] == t.text for t in st.tasks)
+
+
+def test_a_plain_heading_starts_a_new_section():
+    st = _structure("(一)筹备召开大会\n\n抓好落实。\n\n明年工作打算\n\n加快建设。\n")
+    assert st.sentences[-1].context == ("明年工作打算",)
