@@ -18,7 +18,12 @@ Label = Literal["achievements", "problems", "plans", "other"]
 # Strong cues say the tense outright; weak ones ("加快推进", "进一步") open both plans and
 # achievement topic sentences ("公立医院综合改革进一步深化"), so they only break ties.
 PLAN_CUE = re.compile(
-    r"(下一步|下半年|(?<![主重需只纲摘首必概显紧扼])要(?!求|素|点|闻|案|件|害|事|务|的)|将(?=[是进继加全以在坚持着于重启建实推开组深完强提努力大聚积围逐充不会要成按从把对向与立切牢扎统稳通探构打做落力])|力争|争取|确保|年底前|年内|"
+    r"(下一步|下半年|力争|争取|确保|年底前|年内|"
+    # 要 but not 主要/重要/需要 ("主要指标继续向好" promises nothing)
+    r"(?<![主重需只纲摘首必概显紧扼])要(?!求|素|点|闻|案|件|害|事|务|的)|"
+    # the future 将 is followed by a verb or adverb; 将 before a noun is the preposition 把
+    # ("将人民健康放在首位")
+    r"将(?=[是进继加全以在坚持着于重启建实推开组深完强提努力大聚积围逐充不会要成按从把对向与立切牢扎统稳通探构打做落])|"
     r"计划|拟|目标是|务必|必须|应当|明年|今后|\d{4}年前|到\d{4}年|即将)"
 )
 WEAK_PLAN_CUE = re.compile(
