@@ -68,11 +68,11 @@ def plan_labels(sentences: list[Sentence]) -> list[tuple[Sentence, classify.Labe
     for s in sentences:
         after = directive_para == s.para
         para = para_label[s.para]
-        section = s.context or s.heading
-        if classify.needs_model(s.text, section, after_directive=after, para=para):
+        # s.context ends with s.heading and is empty only when there is no heading
+        if classify.needs_model(s.text, s.context, after_directive=after, para=para):
             out.append((s, None, after, para))
         else:
-            out.append((s, classify.sentence_label(s.text, section, None, after_directive=after, para=para), after,
+            out.append((s, classify.sentence_label(s.text, s.context, None, after_directive=after, para=para), after,
                         para))
         if classify.REPORT_PLAN.search(s.text):
             directive_para = s.para
@@ -145,8 +145,8 @@ async def summarize(
     items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
     for i, (s, label, after_directive, para) in enumerate(plan):
         if label is None:
-            label = classify.sentence_label(s.text, s.context or s.heading, model_labels.get(i),
-                                            after_directive=after_directive, para=para)
+            label = classify.sentence_label(s.text, s.context, model_labels.get(i), after_directive=after_directive,
+                                            para=para)
         for unit in s.units:
             cat = classify.unit_label(unit.text, label)
             if cat != "other":

@@ -269,6 +269,7 @@ def _nest(context: tuple[str, ...], title: str, intro: str | None) -> tuple[str,
 
 
 def _heading_task(raw: str, block: Block, context: tuple[str, ...], index: int, para: int) -> Sentence:
+    """An enumerated heading as a one-unit sentence, without its "(二)"; its context is its parents'."""
     body = ENUM_HEADING.match(block.text)
     start = block.start + (body.end() if body else 0)
     text = raw[start : block.end].strip()
