@@ -299,11 +299,12 @@ def ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-@dataclass
-class CategoryScore:
-    gold: int = 0
-    items: int = 0
-    matched: int = 0
+class _Rates:
+    """Recall and precision from ``matched``, ``gold`` and ``items`` (fields or properties)."""
+
+    matched: int
+    gold: int
+    items: int
 
     @property
     def recall(self) -> float | None:
@@ -312,6 +313,13 @@ class CategoryScore:
     @property
     def precision(self) -> float | None:
         return ratio(self.matched, self.items)
+
+
+@dataclass
+class CategoryScore(_Rates):
+    gold: int = 0
+    items: int = 0
+    matched: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"gold": self.gold, "items": self.items, "matched": self.matched,
@@ -324,7 +332,7 @@ COUNT_FIELDS = ("gold", "items", "matched", "located_matched", "wrong_category",
 
 
 @dataclass
-class ArticleScore:
+class ArticleScore(_Rates):
     name: str
     per_category: dict[str, CategoryScore] = field(
         default_factory=lambda: {c: CategoryScore() for c in CATEGORIES})
@@ -355,14 +363,6 @@ class ArticleScore:
     @property
     def matched(self) -> int:
         return sum(c.matched for c in self.per_category.values())
-
-    @property
-    def recall(self) -> float | None:
-        return ratio(self.matched, self.gold)
-
-    @property
-    def precision(self) -> float | None:
-        return ratio(self.matched, self.items)
 
     @property
     def located_recall(self) -> float | None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Literal
 
 import pytest
-from pydantic import BaseModel
 
 from service.backends.base import LLMRequest
 from service.backends.openai import OpenAIBackend
@@ -16,28 +14,18 @@ from service.config import Settings
 from service.errors import BackendError, BackendTimeout, InvalidOutput, TruncatedOutput
 from service.extract import ask, schema_of
 from service.recordings import RecordingBackend
+from tests.doubles.requests import Label, label_request
 from tests.doubles.fake_openai import FakeOpenAIServer, hang, length, malformed, ok, status
 
 SECRET = "sk-test-DO-NOT-LEAK-1234567890"
 
 
-class Label(BaseModel):
-    label: Literal["A", "B", "C"]
-
-
 def request(**overrides) -> LLMRequest:
-    fields = dict(
-        messages=[
-            {"role": "system", "content": "你是政府工作报告分析助手。"},
-            {"role": "user", "content": "句子：全年完成投资1.7亿元。标签？"},
-        ],
-        json_schema=schema_of(Label),
-        schema_name="label",
-        max_tokens=64,
-        prompt_version="label-v1",
-        context="article 000_test.txt chunk 0 sentence 1",
-    )
-    return LLMRequest(**(fields | overrides))
+    messages = [
+        {"role": "system", "content": "你是政府工作报告分析助手。"},
+        {"role": "user", "content": "句子：全年完成投资1.7亿元。标签？"},
+    ]
+    return label_request(**({"messages": messages} | overrides))
 
 
 

@@ -6,10 +6,8 @@ import asyncio
 import json
 import socket
 from contextlib import contextmanager
-from typing import Literal
 
 import pytest
-from pydantic import BaseModel
 
 from service.backends import make_backend
 from service.backends.base import LLMRequest
@@ -19,28 +17,19 @@ from service.config import Settings
 from service.errors import ConfigError, ReplayMiss
 from service.extract import ask, schema_of
 from service.recordings import RecordingBackend, load_recording, nearest_keys
+from tests.doubles.requests import Label, label_request
 from tests.doubles.fake_openai import FakeOpenAIServer, ok
 
 MODEL = "fake-model"
 
 
-class Label(BaseModel):
-    label: Literal["A", "B", "C"]
-
-
 def request(**overrides) -> LLMRequest:
-    fields = dict(
-        messages=[
-            {"role": "system", "content": "判断句子类别。"},
-            {"role": "user", "content": "下一步，要持续推进医共体建设。"},
-        ],
-        json_schema=schema_of(Label),
-        schema_name="label",
-        max_tokens=32,
-        prompt_version="label-v1",
-        context="article 003_88b8b5c2e6747ca6.txt chunk 2 sentence 7",
-    )
-    return LLMRequest(**(fields | overrides))
+    messages = [
+        {"role": "system", "content": "判断句子类别。"},
+        {"role": "user", "content": "下一步，要持续推进医共体建设。"},
+    ]
+    fields = dict(messages=messages, max_tokens=32, context="article 003_88b8b5c2e6747ca6.txt chunk 2 sentence 7")
+    return label_request(**(fields | overrides))
 
 
 
