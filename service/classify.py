@@ -10,7 +10,7 @@ leave open. Everything here is pure; the model call itself lives in ``service.pi
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Literal
 
 Label = Literal["achievements", "problems", "plans", "other"]
@@ -40,6 +40,9 @@ PROBLEM_CUE = re.compile(
     r"(问题|短板|弱项|不足|难点|痛点|堵点|漏洞|薄弱|困难|滞后|不够|不强|不高|不优|不平衡|不充分|"
     r"压力|风险|瓶颈|差距|矛盾|隐患|挑战|欠缺|缺乏|短缺|紧缺|青黄不接|烦心事|难题|不正之风|乱象|暴露出)"
 )
+# Only these report a result outright; in a section whose title looks ahead, a figure or a
+# done verb ("全面完成…任务", "增加4个院前急救站点") states a target instead.
+STRONG_DONE = re.compile(r"(已|累计|截至|截止|先后|荣获|获评|被评为)")
 PLAN_SECTION = re.compile(r"(下半年|下一步|今后|明年|重点工作|工作安排|工作打算|工作计划|工作思路|主要任务|部署|"
                           r"目标任务|新征程|新的一年|展望|\d{4}年工作|再发力|攻坚突破)")
 DONE_SECTION = re.compile(r"(成绩|成效|回顾|上半年|亮点|成果|进展|取得|实现|突破|新篇章|交出)")
@@ -60,27 +63,43 @@ def cue_label(text: str) -> Label | None:
     return None
 
 
-def section_label(heading: str | Sequence[str] | None) -> Label | None:
-    """The tense a section title implies; for nested sections the nearest title that says one."""
+def section_label(heading: str | Sequence[str] | None, plan_titles: Collection[str] = ()) -> Label | None:
+    """The tense a section title implies; for nested sections the nearest title that says one.
+
+    ``plan_titles`` are titles the document as a whole marks as ahead (see later_year_titles).
+    """
     titles = [heading] if isinstance(heading, str) else list(heading or ())
     for title in reversed(titles):
-        if PLAN_SECTION.search(title):
+        if title in plan_titles or PLAN_SECTION.search(title):
             return "plans"
         if DONE_SECTION.search(title):
             return "achievements"
     return None
 
 
-def unit_label(unit_text: str, sentence_label: Label) -> Label:
+YEAR_TITLE = re.compile(r"^\s*(\d{4})\s*年")
+
+
+def later_year_titles(titles: Iterable[str]) -> frozenset[str]:
+    """Titles that open on the latest of several years: "2019年…实现新跨越" reviews, so
+    "2020年…再上新台阶" after it looks ahead, though its words say neither."""
+    years = {t: int(m.group(1)) for t in titles if (m := YEAR_TITLE.match(t))}
+    if len(set(years.values())) < 2:
+        return frozenset()
+    latest = max(years.values())
+    return frozenset(t for t, y in years.items() if y == latest)
+
+
+def unit_label(unit_text: str, sentence_label: Label, section: Label | None = None) -> Label:
     """A unit inherits its sentence's label; a stated shortcoming is a problem wherever it is."""
     if sentence_label == "other" or FRAMING.search(unit_text):
         return "other"
     if PROBLEM_CUE.search(unit_text):
         return "problems"
     own = cue_label(unit_text)
-    if own:
-        return own
-    return sentence_label
+    if own == "achievements" and section == "plans" and not STRONG_DONE.search(unit_text):
+        return "plans"  # "全面完成7399名…救治任务" under "下半年重点工作" is a target
+    return own or sentence_label
 
 
 def paragraph_label(texts: list[str]) -> Label | None:
@@ -107,28 +126,33 @@ FRAMING = re.compile(
 NOT_CLAIM_START = re.compile(r"^(随着|而随着|正如|这是|这又是|这意味着|更值得|当然|在这样的|近日,一篇|文章|没有.{2,8}就没有)")
 
 
-def sentence_label(text: str, heading: str | Sequence[str] | None, model_label: Label | None, *, after_directive: bool,
+def sentence_label(text: str, section: Label | None, model_label: Label | None, *, after_directive: bool,
                    para: Label | None = None) -> Label:
-    """Decide a sentence's label, strongest signal first; the model only breaks ties."""
+    """Decide a sentence's label, strongest signal first; the model only breaks ties.
+
+    ``section`` is what the enclosing section titles say (section_label).
+    """
     if (NOT_CLAIM.search(text) and len(text) < 200) or NOT_CLAIM_START.search(text):
         return "other"
     if COPULA.search(text) and not PROBLEM_CUE.search(text):
         return "other"
     if cue := cue_label(text):
+        if cue == "achievements" and section == "plans" and not STRONG_DONE.search(text):
+            return "plans"
         return cue
-    if after_directive or section_label(heading) == "plans":
+    if after_directive or section == "plans":
         return "plans"  # "会议强调, ..." or a plan section: instructions follow
     if para:
         return para
     if model_label:
         return model_label
-    if WEAK_PLAN_CUE.search(text) and section_label(heading) != "achievements":
+    if WEAK_PLAN_CUE.search(text) and section != "achievements":
         return "plans"
-    return section_label(heading) or "achievements"
+    return section or "achievements"
 
 
-def needs_model(text: str, heading: str | Sequence[str] | None, *, after_directive: bool, para: Label | None) -> bool:
+def needs_model(text: str, section: Label | None, *, after_directive: bool, para: Label | None) -> bool:
     """True when no deterministic signal decides the sentence."""
-    first = sentence_label(text, heading, "other", after_directive=after_directive, para=para)
-    second = sentence_label(text, heading, "plans", after_directive=after_directive, para=para)
+    first = sentence_label(text, section, "other", after_directive=after_directive, para=para)
+    second = sentence_label(text, section, "plans", after_directive=after_directive, para=para)
     return first != second

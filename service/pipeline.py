@@ -54,10 +54,14 @@ def label_request(sentence: Sentence, previous: str | None, context: str) -> LLM
     )
 
 
-def plan_labels(sentences: list[Sentence]) -> list[tuple[Sentence, classify.Label | None, bool, classify.Label | None]]:
+Plan = tuple[Sentence, classify.Label | None, bool, classify.Label | None, classify.Label | None]
+
+
+def plan_labels(sentences: list[Sentence], plan_titles: frozenset[str] = frozenset()) -> list[Plan]:
     """Decide what cues can decide; a None label marks a sentence the model must judge.
 
-    Each entry: (sentence, label or None, follows a directive such as "会议强调", paragraph tense).
+    Each entry: (sentence, label or None, follows a directive such as "会议强调", paragraph
+    tense, section tense). ``plan_titles`` are section titles the document marks as ahead.
     """
     by_para: dict[int, list[str]] = {}
     for s in sentences:
@@ -68,12 +72,12 @@ def plan_labels(sentences: list[Sentence]) -> list[tuple[Sentence, classify.Labe
     for s in sentences:
         after = directive_para == s.para
         para = para_label[s.para]
-        # s.context ends with s.heading and is empty only when there is no heading
-        if classify.needs_model(s.text, s.context, after_directive=after, para=para):
-            out.append((s, None, after, para))
+        section = classify.section_label(s.context, plan_titles)
+        if classify.needs_model(s.text, section, after_directive=after, para=para):
+            out.append((s, None, after, para, section))
         else:
-            out.append((s, classify.sentence_label(s.text, s.context, None, after_directive=after, para=para), after,
-                        para))
+            label = classify.sentence_label(s.text, section, None, after_directive=after, para=para)
+            out.append((s, label, after, para, section))
         if classify.REPORT_PLAN.search(s.text):
             directive_para = s.para
     return out
@@ -113,12 +117,13 @@ async def summarize(
         raise InputError("no report text left after removing page chrome and captions", source)
     structure = segment(text, cleaned.blocks)
     chunks = chunk(structure.sentences, settings.chunk_tokens)
-    plan = plan_labels(structure.sentences)
+    plan_titles = classify.later_year_titles(h.text for h in structure.headings)
+    plan = plan_labels(structure.sentences, plan_titles)
 
     sem = limiter or asyncio.Semaphore(settings.concurrency)
     usage, warnings = Usage(), []
     chunk_of = {s.index: c.index for c in chunks for s in c.sentences}
-    todo = [(s, i) for i, (s, label, _, _) in enumerate(plan) if label is None]
+    todo = [(s, i) for i, (s, label, *_) in enumerate(plan) if label is None]
     done = 0
 
     async def one(s: Sentence, i: int) -> tuple[int, classify.Label | None]:
@@ -143,16 +148,16 @@ async def summarize(
     model_labels = dict(t.result() for t in tasks)
 
     items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
-    for i, (s, label, after_directive, para) in enumerate(plan):
+    for i, (s, label, after_directive, para, section) in enumerate(plan):
         if label is None:
-            label = classify.sentence_label(s.text, s.context, model_labels.get(i), after_directive=after_directive,
+            label = classify.sentence_label(s.text, section, model_labels.get(i), after_directive=after_directive,
                                             para=para)
         for unit in s.units:
-            cat = classify.unit_label(unit.text, label)
+            cat = classify.unit_label(unit.text, label, section)
             if cat != "other":
                 items[cat].append(_item(text, unit.start, unit.end, warnings))
     for task in structure.tasks:  # "(二)全面推动...": in a plan section, each heading is a task
-        if classify.section_label(task.context) == "plans":
+        if classify.section_label(task.context, plan_titles) == "plans":
             items["plans"].extend(_item(text, u.start, u.end, warnings) for u in task.units)
     items, dropped = dedupe(items)
     if dropped:

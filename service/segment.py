@@ -36,6 +36,12 @@ LEAD_IN = re.compile(
 # A clause that only compares the figure before it ("高出全省23.5个百分点", "同比增长37.1%",
 # "分别占应救助人口的86.8%") belongs to the claim that states that figure.
 COMPARISON_TAIL = re.compile(r"^\s*(高出|高于|低于|超过|超出|超额|分别占|占全|占比|同比|比上年|较上年|比去年|较去年|环比|位居|居全)")
+# A clause that states what the clause before it achieves ("…,实现慢性病防、筛、治、管、康全过程服务",
+# "…,确保年底80%以上的乡镇卫生院…达到标准化水平") completes that claim.
+CONSEQUENCE = re.compile(r"^\s*(实现|形成|让|使|确保|为|助力|满足|从而|进而|带动)")
+# A clause that sets the frame for the one after it ("聚焦聚力农村医疗卫生,实施…攻坚突破",
+# "以家庭医生签约为抓手,推进…") heads that claim.
+FRAME_HEAD = re.compile(r"^\s*(聚焦|以|围绕|按照|针对|特别是|结合|立足|依托|通过|对照|根据|在)")
 ENUM_LEAD = re.compile(r"^([一二三四五六七八九十]+是|[（(][一二三四五六七八九十\d]+[）)]|[一二三四五六七八九十]+、|\d+[.、．])")
 
 
@@ -166,8 +172,11 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
             continue  # "会议指出", "今年以来": context, not a claim
         if pending_start is not None:
             a, pending_start = pending_start, None
-        if units and COMPARISON_TAIL.match(piece):
+        if units and (COMPARISON_TAIL.match(piece) or CONSEQUENCE.match(piece)):
             units[-1][1] = b  # "...达到56.5%,高出全省23.5个百分点": one claim with its comparison
+            continue
+        if FRAME_HEAD.match(piece) and (a, b) != clauses[-1]:
+            pending_start = a  # "聚焦聚力疫情防控," heads the claim after it
             continue
         if _content_len(piece) < min_chars:
             if units and _content_len(raw[units[-1][0] : units[-1][1]]) < 30:

@@ -53,3 +53,23 @@ def test_the_nearest_section_title_that_says_something_wins():
     assert classify.section_label(("明年工作打算", "(二)工作成效")) == "achievements"
     assert classify.section_label(("关键词 深化医改", "(一)纵深推进")) is None
     assert classify.section_label("下一步工作") == "plans"
+
+
+def test_under_a_plan_title_a_done_verb_states_a_target():
+    kw = dict(after_directive=False, para=None)
+    target = "扎实开展健康扶贫,全面完成7399名患病贫困群众综合救治任务。"
+    assert classify.sentence_label(target, "plans", None, **kw) == "plans"
+    assert classify.sentence_label(target, None, None, **kw) == "achievements"
+    # an explicit perfect still reports a result
+    assert classify.sentence_label("截至目前已巡诊115.9万户。", "plans", None, **kw) == "achievements"
+    assert classify.unit_label("全市增加4个院前急救站点", "plans", "plans") == "plans"
+    assert classify.unit_label("全市累计增加4个院前急救站点", "plans", "plans") == "achievements"
+
+
+def test_the_latest_of_several_year_titles_looks_ahead():
+    titles = ["2019年卫生健康事业实现新跨越", "主动担当 奋勇战疫", "2020年卫生健康事业再上新台阶"]
+    later = classify.later_year_titles(titles)
+    assert later == {"2020年卫生健康事业再上新台阶"}
+    assert classify.section_label(("2020年卫生健康事业再上新台阶",), later) == "plans"
+    # one year alone says nothing about tense
+    assert classify.later_year_titles(["2024年工作亮点纷呈", "党建引领"]) == frozenset()

@@ -69,6 +69,18 @@ def test_a_comparison_stays_with_the_figure_it_compares():
     assert units == ["上半年全市卫生监督覆盖率达到56.5%,高出全省23.5个百分点", "全市共出生8.3万人,同比增长37.1%"]
 
 
+def test_a_clause_stating_what_the_one_before_achieves_completes_it():
+    units = _units("加强基层慢性病医防融合门诊建设,实现慢性病防、筛、治、管、康全过程服务。"
+                   "深化公立医院综合改革,全市各级各类公立医院全面取消药品加成。")
+    assert units == ["加强基层慢性病医防融合门诊建设,实现慢性病防、筛、治、管、康全过程服务",
+                     "深化公立医院综合改革", "全市各级各类公立医院全面取消药品加成"]
+
+
+def test_a_framing_clause_heads_the_claim_after_it():
+    units = _units("聚焦聚力农村医疗卫生,实施基层医疗卫生机构服务能力提升项目攻坚突破,破解乡村医生青黄不接的职业痛点。")
+    assert units == ["聚焦聚力农村医疗卫生,实施基层医疗卫生机构服务能力提升项目攻坚突破", "破解乡村医生青黄不接的职业痛点"]
+
+
 def test_an_opening_topic_sentence_joins_the_detail_after_it():
     assert _units("公立医院综合改革进一步深化。调整充实市医改工作领导小组,全部建立法人治理结构。")[0] == \
         "公立医院综合改革进一步深化。调整充实市医改工作领导小组"
