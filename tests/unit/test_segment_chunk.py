@@ -71,9 +71,9 @@ def test_a_comparison_stays_with_the_figure_it_compares():
 
 def test_a_clause_stating_what_the_one_before_achieves_completes_it():
     units = _units("加强基层慢性病医防融合门诊建设,实现慢性病防、筛、治、管、康全过程服务。"
-                   "深化公立医院综合改革,全市各级各类公立医院全面取消药品加成。")
+                   "新建标准化村卫生室42所,改造提升乡镇卫生院8家。")
     assert units == ["加强基层慢性病医防融合门诊建设,实现慢性病防、筛、治、管、康全过程服务",
-                     "深化公立医院综合改革", "全市各级各类公立医院全面取消药品加成"]
+                     "新建标准化村卫生室42所", "改造提升乡镇卫生院8家"]
 
 
 def test_a_framing_clause_heads_the_claim_after_it():
