@@ -85,7 +85,13 @@ def is_heading(block: Block) -> bool:
     t = block.text
     if HEADING_RE.match(t) and len(t) <= 60 and t.count("。") <= 1 and not t.endswith("。"):
         return True
-    return len(t) <= 40 and t.rstrip(CLOSERS)[-1:] not in TERMINAL + "，,、"
+    # "群众的“烦心事”,就是改革攻坚的“紧要事”。7月15日,淄博市" ends a sentence and breaks
+    # off the next: a paragraph cut by a line break, not a title
+    return len(t) <= 40 and t.rstrip(CLOSERS)[-1:] not in TERMINAL + "，,、" and not _ends_sentence_inside(t)
+
+
+def _ends_sentence_inside(text: str) -> bool:
+    return bool(re.search(rf"[{TERMINAL}][{CLOSERS}]*\S", text.strip()))
 
 
 def paragraphs(raw: str, blocks: list[Block]) -> list[tuple[Block, bool]]:
@@ -104,7 +110,7 @@ def _continues(raw: str, prev: Block, b: Block) -> bool:
     if raw[prev.end : b.start].strip():  # something (markup, excluded text) in between
         return False
     ends_open = prev.text.rstrip(CLOSERS)[-1:] not in TERMINAL
-    return ends_open and len(prev.text) > 40 and not HEADING_RE.match(b.text)
+    return ends_open and (len(prev.text) > 40 or _ends_sentence_inside(prev.text)) and not HEADING_RE.match(b.text)
 
 
 def split_sentences(start: int, text: str) -> list[tuple[int, int]]:

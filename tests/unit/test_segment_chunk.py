@@ -118,6 +118,13 @@ def test_an_enumerated_list_keeps_the_section_that_announced_it():
     assert all(text[t.start : t.end] == t.text for t in st.tasks)
 
 
+def test_a_line_that_ends_one_sentence_and_breaks_off_the_next_is_not_a_heading():
+    s = _structure("群众的“烦心事”,就是改革攻坚的“紧要事”。7月15日,淄博市\n\n卫生健康委召开优化营商环境动员部署会议,"
+                   "在全市卫生健康系统正式启动专项活动。")
+    assert s.headings == []
+    assert [x.text for x in s.sentences][-1].startswith("7月15日,淄博市\n\n卫生健康委召开")
+
+
 def test_a_plain_heading_starts_a_new_section():
     st = _structure("(一)筹备召开大会\n\n抓好落实。\n\n明年工作打算\n\n加快建设。\n")
     assert st.sentences[-1].context == ("明年工作打算",)
