@@ -102,6 +102,24 @@ def unit_label(unit_text: str, sentence_label: Label, section: Label | None = No
     return own or sentence_label
 
 
+# Verbs that act on a shortcoming: "补齐…短板", "破解…痛点", "集中解决…问题".
+FIXES = re.compile(r"(补齐|补足|破解|解决|整治|消除|打通|攻破|找准|缓解|查处|整顿|治理|弥补|填补|化解|防范|堵塞|纠正|克服|突破)")
+
+
+def unit_labels(unit_text: str, sentence_label: Label, section: Label | None = None) -> tuple[Label, ...]:
+    """Every category a unit belongs to, none for "other".
+
+    A measure that names the shortcoming it fixes ("补齐县域医疗卫生服务体系短板") is two
+    claims: the measure (a plan or an achievement) and the problem that motivates it.
+    """
+    label = unit_label(unit_text, sentence_label, section)
+    if label == "other":
+        return ()
+    if label == "problems" and sentence_label in ("plans", "achievements") and FIXES.search(unit_text):
+        return ("problems", sentence_label)
+    return (label,)
+
+
 def paragraph_label(texts: list[str]) -> Label | None:
     """The tense most sentences of a paragraph state outright (a clear majority)."""
     votes = [cue_label(t) for t in texts]

@@ -23,16 +23,19 @@ def _norm(text: str) -> str:
 
 
 def dedupe(items: dict[str, list[Item]]) -> tuple[dict[str, list[Item]], int]:
-    """Drop an item whose normalised evidence repeats an earlier one (any category)."""
-    seen: set[str] = set()
+    """Drop an item whose normalised evidence repeats an earlier one elsewhere in the text.
+
+    A repeated paragraph is reported once, in any category. The same span in two categories
+    is no repeat: "补齐…短板" is both a plan and the problem it names.
+    """
+    first_span: dict[str, tuple[int, int]] = {}
     out: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
     dropped = 0
     for cat, item in sorted(((c, it) for c in CATEGORIES for it in items[c]), key=lambda x: x[1].span):
         key = _norm(item.evidence)
-        if key in seen:
+        if first_span.setdefault(key, item.span) != item.span:
             dropped += 1
             continue
-        seen.add(key)
         out[cat].append(item)
     return out, dropped
 

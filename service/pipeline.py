@@ -153,8 +153,7 @@ async def summarize(
             label = classify.sentence_label(s.text, section, model_labels.get(i), after_directive=after_directive,
                                             para=para)
         for unit in s.units:
-            cat = classify.unit_label(unit.text, label, section)
-            if cat != "other":
+            for cat in classify.unit_labels(unit.text, label, section):
                 items[cat].append(_item(text, unit.start, unit.end, warnings))
     for task in structure.tasks:  # "(二)全面推动...": in a plan section, each heading is a task
         if classify.section_label(task.context, plan_titles) == "plans":

@@ -30,6 +30,13 @@ def test_a_unit_with_its_own_clear_tense_overrides_its_sentence():
 
 def test_a_stated_shortcoming_is_a_problem_wherever_it_is():
     assert classify.unit_label("基层医务人员数量不足", "achievements") == "problems"
+    assert classify.unit_labels("基层医务人员数量不足", "achievements") == ("problems",)
+
+
+def test_a_measure_that_fixes_a_shortcoming_is_also_the_measure():
+    assert classify.unit_labels("补齐县域医疗卫生服务体系“短板”", "plans") == ("problems", "plans")
+    assert classify.unit_labels("在某种程度上缓解了乡村医生缺乏的难题", "achievements") == ("problems", "achievements")
+    assert classify.unit_labels("会议还分析了当前工作面临的问题", "other") == ()
 
 
 @pytest.mark.parametrize("unit", [
