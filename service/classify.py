@@ -99,7 +99,20 @@ def unit_label(unit_text: str, sentence_label: Label, section: Label | None = No
     own = cue_label(unit_text)
     if own == "achievements" and section == "plans" and not STRONG_DONE.search(unit_text):
         return "plans"  # "全面完成7399名…救治任务" under "下半年重点工作" is a target
+    if own is None and sentence_label == "achievements" and is_bare_directive(unit_text):
+        return "other"
     return own or sentence_label
+
+
+# "加强优势重点学科建设", "逐步提升基层医疗卫生机构服务能力": a directive verb and an abstract
+# object. In a review it is a topic line or a slogan; the claim is the result that follows.
+BARE_DIRECTIVE = re.compile(r"^\s*(全力|切实|逐步|不断|稳步|持续|进一步|积极|大力|扎实|着力)?"
+                            r"(加强|提升|促进|强化|推动|提高|推进|发挥|坚持|聚焦|增强|优化|深化|完善)")
+
+
+def is_bare_directive(unit_text: str) -> bool:
+    """One clause, no figure, nothing named in quotes or 《》, opening on a directive verb."""
+    return bool(BARE_DIRECTIVE.match(unit_text)) and not re.search(r"[\d“《,，;；]", unit_text)
 
 
 # Verbs that act on a shortcoming: "补齐…短板", "破解…痛点", "集中解决…问题".

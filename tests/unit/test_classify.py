@@ -80,3 +80,12 @@ def test_the_latest_of_several_year_titles_looks_ahead():
     assert classify.section_label(("2020年卫生健康事业再上新台阶",), later) == "plans"
     # one year alone says nothing about tense
     assert classify.later_year_titles(["2024年工作亮点纷呈", "党建引领"]) == frozenset()
+
+
+def test_a_bare_directive_in_a_review_is_a_topic_not_a_result():
+    assert classify.unit_label("加强优势重点学科建设", "achievements") == "other"
+    assert classify.unit_label("逐步提升基层医疗卫生机构服务能力和医疗质量", "achievements") == "other"
+    # the same words as a task are a plan; with a result or a figure they are a claim
+    assert classify.unit_label("加强优势重点学科建设", "plans") == "plans"
+    assert classify.unit_label("加强优势重点学科建设,新增省级重点专科2个", "achievements") == "achievements"
+    assert classify.unit_label("推广床旁结算", "achievements") == "achievements"
