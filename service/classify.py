@@ -175,11 +175,13 @@ def sentence_label(text: str, section: Label | None, model_label: Label | None, 
         return "plans"  # "会议强调, ..." or a plan section: instructions follow
     if para:
         return para
+    if section == "achievements":
+        return section  # a title that reviews ("…实现新跨越") says more than the model's guess
     if model_label:
         return model_label
-    if WEAK_PLAN_CUE.search(text) and section != "achievements":
+    if WEAK_PLAN_CUE.search(text):
         return "plans"
-    return section or "achievements"
+    return "achievements"
 
 
 def needs_model(text: str, section: Label | None, *, after_directive: bool, para: Label | None) -> bool:

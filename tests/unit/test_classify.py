@@ -89,3 +89,11 @@ def test_a_bare_directive_in_a_review_is_a_topic_not_a_result():
     assert classify.unit_label("加强优势重点学科建设", "plans") == "plans"
     assert classify.unit_label("加强优势重点学科建设,新增省级重点专科2个", "achievements") == "achievements"
     assert classify.unit_label("推广床旁结算", "achievements") == "achievements"
+
+
+def test_a_reviewing_title_beats_the_model():
+    kw = dict(after_directive=False, para=None)
+    sentence = "云江中医院、滨海健康医院等项目有序推进。"
+    assert classify.sentence_label(sentence, "achievements", "plans", **kw) == "achievements"
+    assert classify.sentence_label(sentence, None, "plans", **kw) == "plans"
+    assert not classify.needs_model(sentence, "achievements", **kw)
