@@ -97,3 +97,8 @@ def test_a_reviewing_title_beats_the_model():
     assert classify.sentence_label(sentence, "achievements", "plans", **kw) == "achievements"
     assert classify.sentence_label(sentence, None, "plans", **kw) == "plans"
     assert not classify.needs_model(sentence, "achievements", **kw)
+
+
+@pytest.mark.parametrize("unit", ["要坚持问题导向、目标导向和效果导向", "剖析问题,对下一步工作进行再部署", "从严抓风险防控"])
+def test_a_method_or_a_measure_is_not_a_shortcoming(unit):
+    assert classify.unit_label(unit, "plans") == "plans"
