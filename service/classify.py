@@ -159,13 +159,17 @@ FRAMING = re.compile(
 NOT_CLAIM_START = re.compile(r"^(随着|而随着|正如|这是|这又是|这意味着|更值得|当然|在这样的|近日,一篇|文章|没有.{2,8}就没有)")
 
 
+# "民之所盼,政之所向。", "山河书锦绣,再起新征程。": a couplet of two short phrases is a slogan.
+COUPLET = re.compile(r"^\s*[\u4e00-\u9fff“”]{2,6}[,，][\u4e00-\u9fff“”]{2,6}[。!！]?\s*$")
+
+
 def sentence_label(text: str, section: Label | None, model_label: Label | None, *, after_directive: bool,
                    para: Label | None = None) -> Label:
     """Decide a sentence's label, strongest signal first; the model only breaks ties.
 
     ``section`` is what the enclosing section titles say (section_label).
     """
-    if (NOT_CLAIM.search(text) and len(text) < 200) or NOT_CLAIM_START.search(text):
+    if (NOT_CLAIM.search(text) and len(text) < 200) or NOT_CLAIM_START.search(text) or COUPLET.match(text):
         return "other"
     if COPULA.search(text) and not PROBLEM_CUE.search(text):
         return "other"

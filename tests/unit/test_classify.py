@@ -102,3 +102,8 @@ def test_a_reviewing_title_beats_the_model():
 @pytest.mark.parametrize("unit", ["要坚持问题导向、目标导向和效果导向", "剖析问题,对下一步工作进行再部署", "从严抓风险防控"])
 def test_a_method_or_a_measure_is_not_a_shortcoming(unit):
     assert classify.unit_label(unit, "plans") == "plans"
+
+
+@pytest.mark.parametrize("sentence", ["民之所盼,政之所向。", "山河书锦绣,再起新征程。"])
+def test_a_couplet_is_a_slogan(sentence):
+    assert classify.sentence_label(sentence, "plans", "plans", after_directive=True) == "other"
