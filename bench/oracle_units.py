@@ -16,7 +16,7 @@ from scipy.optimize import linear_sum_assignment
 import numpy as np
 
 from service.clean import clean
-from service.segment import segment
+from service.segment import PAIR_MAX, segment
 
 ROOT = Path(__file__).resolve().parent.parent
 CATS = ("achievements", "problems", "plans")
@@ -38,7 +38,7 @@ def match(items, golds) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--min-chars", type=int, default=8)
-    ap.add_argument("--pair-max", type=int, default=0)
+    ap.add_argument("--pair-max", type=int, default=PAIR_MAX)
     args = ap.parse_args()
     tot = {"gold": 0, "items": 0, "matched": 0}
     for art in sorted((ROOT / "fixtures/articles").glob("*.txt")):

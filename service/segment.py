@@ -207,7 +207,13 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
     return [Unit(a, b, raw[a:b]) for a, b, _ in units if _content_len(raw[a:b]) >= 4]
 
 
-def segment(raw: str, blocks: list[Block], min_chars: int = 8, pair_max: int = 30) -> Structure:
+# Two adjacent short clauses of at most this many characters make one claim. A trade-off
+# measured on the seeds (replay, 2026-11-23): 30 → recall 0.81 / precision 0.69, 40 → 0.78 /
+# 0.76, 44 → 0.77 / 0.77, 48 → 0.76 / 0.78.
+PAIR_MAX = 44
+
+
+def segment(raw: str, blocks: list[Block], min_chars: int = 8, pair_max: int = PAIR_MAX) -> Structure:
     headings: list[Block] = []
     sentences: list[Sentence] = []
     tasks: list[Sentence] = []
