@@ -76,9 +76,15 @@ def test_a_clause_stating_what_the_one_before_achieves_completes_it():
                      "新建标准化村卫生室42所", "改造提升乡镇卫生院8家"]
 
 
+def test_two_short_clauses_make_one_claim_unless_each_is_a_task():
+    assert _units("进一步提升医疗服务能力,医院管理持续改进。") == ["进一步提升医疗服务能力,医院管理持续改进"]
+    assert _units("深化公立医院综合改革,加快分级诊疗制度建设。") == ["深化公立医院综合改革", "加快分级诊疗制度建设"]
+
+
 def test_a_framing_clause_heads_the_claim_after_it():
-    units = _units("聚焦聚力农村医疗卫生,实施基层医疗卫生机构服务能力提升项目攻坚突破,破解乡村医生青黄不接的职业痛点。")
-    assert units == ["聚焦聚力农村医疗卫生,实施基层医疗卫生机构服务能力提升项目攻坚突破", "破解乡村医生青黄不接的职业痛点"]
+    # longer than two paired short clauses may be: only the framing rule joins them
+    text = "聚焦聚力农村医疗卫生,实施基层医疗卫生机构服务能力提升项目攻坚突破和乡村医生队伍建设三年行动计划"
+    assert _units(text + "。") == [text]
 
 
 def test_an_opening_topic_sentence_joins_the_detail_after_it():
