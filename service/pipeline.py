@@ -54,10 +54,10 @@ def label_request(sentence: Sentence, previous: str | None, context: str) -> LLM
     )
 
 
-Plan = tuple[Sentence, classify.Label | None, bool, classify.Label | None, classify.Label | None]
+LabelPlan = tuple[Sentence, classify.Label | None, bool, classify.Label | None, classify.Label | None]
 
 
-def plan_labels(sentences: list[Sentence], plan_titles: frozenset[str] = frozenset()) -> list[Plan]:
+def plan_labels(sentences: list[Sentence], plan_titles: frozenset[str] = frozenset()) -> list[LabelPlan]:
     """Decide what cues can decide; a None label marks a sentence the model must judge.
 
     Each entry: (sentence, label or None, follows a directive such as "会议强调", paragraph
