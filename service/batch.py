@@ -309,6 +309,9 @@ def _entry(rel: str, status: str, *, digest: dict[str, Any] | None = None, secon
 
 
 def _error_text(exc: BaseException) -> str:
+    described = getattr(exc, "described", None)  # formatted where it happened (a Ray worker)
+    if isinstance(described, str):
+        return described
     msg = str(exc).strip() or repr(exc)
     return msg if isinstance(exc, InputError) else f"{type(exc).__name__}: {msg}"
 
@@ -339,9 +342,7 @@ class _Batch:
                 if self.to_markdown is not None and not output_path(self.out, rel, "md").exists():
                     await asyncio.to_thread(self._write_md, rel, existing)
                 return _entry(rel, "skipped", digest=existing, seconds=time.monotonic() - t0)
-            digest, cached = await summarize_cached(
-                text, self.backend, self.settings, cache=self.cache, source=rel, limiter=self.limiter, key=key
-            )
+            digest, cached = await self.digest(text, rel, key)
             obj = digest.model_dump(mode="json")
             obj[META_KEY] = {
                 "file": rel,
@@ -362,6 +363,27 @@ class _Batch:
             # BackendError carries .usage (calls and tokens spent before it gave up)
             return _entry(rel, "failed", seconds=time.monotonic() - t0, spent=getattr(exc, "usage", None),
                           error=_error_text(exc))
+
+    async def digest(self, text: str, rel: str, key: str) -> tuple[Digest, bool]:
+        """The digest of one article and whether the cache served it (the Ray driver
+        overrides this to run the pipeline on a cluster; everything around it is shared)."""
+        return await summarize_cached(
+            text, self.backend, self.settings, cache=self.cache, source=rel, limiter=self.limiter, key=key
+        )
+
+    async def open(self) -> None:
+        """Backend, digest cache and the global model-call limiter for this run."""
+        from service.backends import make_backend
+
+        self.backend = make_backend(self.settings)
+        self.cache: DigestCache | None = open_cache(self.settings)
+        self.limiter = asyncio.Semaphore(max(1, int(self.settings.concurrency)))
+
+    async def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+        with contextlib.suppress(Exception):
+            await self.backend.aclose()
 
     def _write_outputs(self, rel: str, obj: dict[str, Any]) -> None:
         atomic_write(output_path(self.out, rel, "json"), json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
@@ -386,8 +408,6 @@ class _Batch:
             self.record(await self.article(path, rel))
 
     async def run(self) -> None:
-        from service.backends import make_backend
-
         if "md" in self.formats:
             try:
                 from service.render import to_markdown
@@ -398,10 +418,8 @@ class _Batch:
         exclude = self.out if _inside(self.out, self.directory) else None
         self.stats.total = sum(1 for _ in iter_articles(self.directory, exclude=exclude, shard=self.shard))
         self.progress = Progress(self.stats, enabled=self.show_progress)
-        self.backend = make_backend(self.settings)
-        self.cache: DigestCache | None = open_cache(self.settings)
+        await self.open()
         concurrency = max(1, int(self.settings.concurrency))
-        self.limiter = asyncio.Semaphore(concurrency)
         articles = iter_articles(self.directory, exclude=exclude, shard=self.shard)
         n_workers = max(1, min(self.stats.total, concurrency * ARTICLES_PER_SLOT))
         tasks = [asyncio.create_task(self.worker(articles)) for _ in range(n_workers)]
@@ -430,10 +448,7 @@ class _Batch:
             try:
                 self.finalize()
             finally:
-                if self.cache is not None:
-                    self.cache.close()
-                with contextlib.suppress(Exception):
-                    await self.backend.aclose()
+                await self.close()
 
     def finalize(self) -> None:
         s = self.stats
@@ -489,6 +504,13 @@ def run_batch(directory: Path, out: Path, settings: Settings, *, formats: set[st
     130: interrupted by Ctrl-C, 143: by SIGTERM (finished articles are kept; rerun to
     resume).
     """
+    directory, out, formats = check_args(directory, out, formats, shard)
+    return execute(_Batch(directory, out, settings, formats, shard, show_progress))
+
+
+def check_args(directory: Path, out: Path, formats: set[str], shard: tuple[int, int] | None
+               ) -> tuple[Path, Path, set[str]]:
+    """Validated ``(directory, out, formats)``; raises ``InputError``/``ConfigError``."""
     directory, out = Path(directory), Path(out)
     if not directory.is_dir():
         raise InputError("not a directory", str(directory))
@@ -498,7 +520,11 @@ def run_batch(directory: Path, out: Path, settings: Settings, *, formats: set[st
         raise ConfigError(f"unknown --format {', '.join(sorted(unknown))}; choose from json, md, csv")
     if shard is not None:
         _check_shard(shard)
-    batch = _Batch(directory, out, settings, formats, shard, show_progress)
+    return directory, out, formats
+
+
+def execute(batch: _Batch) -> int:
+    """Run a prepared batch to the end; returns the exit code (see ``run_batch``)."""
     try:
         asyncio.run(batch.run())
     except (KeyboardInterrupt, asyncio.CancelledError):

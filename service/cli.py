@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", type=Path, required=True)
     p.add_argument("--format", default="json", help="comma list of json,md,csv")
     p.add_argument("--shard", help="K/N: process a deterministic 1/N of the folder")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the pipeline on a Ray cluster (ADDRESS: auto or HOST:6379; none starts a local one)")
     _common(p)
 
     p = sub.add_parser("serve", help="run the HTTP API and web page")
@@ -149,6 +151,11 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
 
     formats = {f.strip() for f in args.format.split(",") if f.strip()}
     shard = parse_shard(args.shard) if args.shard else None
+    if args.ray is not None:
+        from service.batch_ray import run_batch_ray
+
+        return run_batch_ray(args.directory, args.out, settings, formats=formats, shard=shard,
+                             show_progress=not settings.quiet, address=args.ray or None)
     return run_batch(args.directory, args.out, settings, formats=formats, shard=shard,
                      show_progress=not settings.quiet)
 
