@@ -1,4 +1,4 @@
-"""Command line: summarize, batch, serve, eval.
+"""Command line: summarize, batch, serve, eval, doctor.
 
 Errors reportsum raises on purpose are printed as one line and exit non-zero; anything
 else is a bug and keeps its traceback.
@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the HTTP API and web page")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    _common(p)
+
+    p = sub.add_parser("doctor", help="check the backend, model, llama.cpp build and endpoint; print fixes")
     _common(p)
 
     p = sub.add_parser("eval", help="grade digests against gold annotations")
@@ -179,4 +182,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                     summarize_file=summarize_file, read_text=lambda p: read_bytes(p.read_bytes(), p.name))
 
 
-COMMANDS = {"summarize": cmd_summarize, "batch": cmd_batch, "serve": cmd_serve, "eval": cmd_eval}
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from service.doctor import run
+
+    return run(settings)
+
+
+COMMANDS = {"summarize": cmd_summarize, "batch": cmd_batch, "serve": cmd_serve, "eval": cmd_eval, "doctor": cmd_doctor}

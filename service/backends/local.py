@@ -1,21 +1,18 @@
-"""The embedded model: llama.cpp in this process, through llama-cpp-python.
+"""The embedded model: llama.cpp in a worker process owned by this backend.
 
-Loading the GGUF file costs seconds, so one ``Llama`` per (path, context, threads, GPU
-layers) is loaded per process and shared by every ``LocalBackend``. llama.cpp is neither
-thread-safe nor cheap: each call runs on one dedicated worker thread (the event loop stays
-free for the HTTP server) and holds one process-wide lock, so calls are serialized
-(running two at once on the same cores would only make both slower). A single-worker
-executor rather than ``asyncio.to_thread``: queued calls wait without occupying the
-default pool's threads, and a call cancelled while still queued never runs.
+llama.cpp runs in ``service.backends.local_worker``, never in this process: a native
+crash, an out-of-memory kill or a hung decode there ends one call with a
+``BackendError`` that names the cause and the fix, and the next call starts a fresh
+worker. The CLI, a batch and the HTTP server survive it.
 
-llama-cpp-python keeps the KV cache of the previous call and re-evaluates only what
-follows the longest common token prefix, so callers that keep the system prompt
-byte-identical across calls pay for it once.
-
-A JSON schema is enforced with a GBNF grammar (sampling can only produce text the
-schema allows). The grammar is compiled from the schema once and cached: the
-conversion is pure Python and, unlike ``response_format``, does not silently fall back
-to "any JSON" when the schema has a construct the converter does not know.
+Loading the GGUF file costs seconds, so one worker per (path, context, threads, GPU
+layers) is started per process, on first use, and shared by every ``LocalBackend``
+(``aclose`` leaves it running for the next backend; it ends with the process).
+llama.cpp is neither thread-safe nor cheap: every call in this process runs on one
+dedicated daemon thread, so calls are serialized (two at once on the same cores would
+only make both slower) and the event loop stays free for the HTTP server. A call
+cancelled while still queued never runs. The timeout (``REPORTSUM_TIMEOUT``) counts
+from when the worker gets the request, not the time spent queued.
 """
 
 from __future__ import annotations
@@ -23,116 +20,92 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
-import functools
-import json
-import logging
+import importlib.util
 import os
+import queue
 import threading
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from service.backends.base import LLMRequest, LLMResponse
+from service.backends.local_worker import FAKE_ENV, SAFE_CMAKE_ARGS, EngineError, Worker, WorkerConfig
 from service.config import Settings
 from service.errors import BackendError, ConfigError, TruncatedOutput
 
-if TYPE_CHECKING:  # pragma: no cover
-    from llama_cpp import Llama, LlamaGrammar
-
-log = logging.getLogger(__name__)
-
 LLAMA_HINT = (
-    "the embedded model needs llama-cpp-python: `pip install -e '.[local]'` "
+    "the embedded model needs llama-cpp-python: "
+    f"`CMAKE_ARGS=\"{SAFE_CMAKE_ARGS}\" pip install -e '.[local]'` "
     "(it compiles llama.cpp, about 5 minutes on 2 cores); or point OPENAI_BASE_URL at "
     "an OpenAI-compatible endpoint"
 )
+# Starting a worker includes loading the model (mmap, seconds); never less than this.
+MIN_LOAD_TIMEOUT = 120.0
 
-# One lock for everything llama.cpp: loading, and every call on any loaded model.
-_LLAMA_LOCK = threading.Lock()
-_MODELS: dict[tuple[str, int, int, int], Llama] = {}
-_GRAMMARS: dict[str, LlamaGrammar] = {}
-_GRAMMARS_LOCK = threading.Lock()
-_EXECUTOR: concurrent.futures.ThreadPoolExecutor | None = None
-_EXECUTOR_LOCK = threading.Lock()
+
+class _SerialThread:
+    """One daemon thread that runs submitted functions in order.
+
+    Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so a CLI
+    interrupted mid-call would wait for the decode; a daemon thread does not, and the
+    atexit hook below ends the workers.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Any, *args: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._queue.put((future, fn, args))
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="llama-worker-calls", daemon=True)
+                self._thread.start()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            future, fn, args = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while queued
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+                future.set_exception(exc)
+
+
+_CALLS = _SerialThread()
+_WORKERS: dict[WorkerConfig, Worker] = {}  # touched only on the _CALLS thread (and at exit)
 
 
 def _close_all() -> None:
-    # Free the models while llama_cpp is still importable: left to the garbage collector at
-    # interpreter exit, Llama.__del__ runs after its module is torn down and prints a
-    # "TypeError: 'NoneType' object is not callable" traceback on every CLI run.
-    with _LLAMA_LOCK:
-        while _MODELS:
-            _, llm = _MODELS.popitem()
-            try:
-                llm.close()
-            except Exception:  # pragma: no cover - best effort at exit
-                pass
+    while _WORKERS:
+        _, worker = _WORKERS.popitem()
+        try:
+            worker.close(grace=2.0)
+        except Exception:  # pragma: no cover - best effort at exit
+            pass
 
 
 atexit.register(_close_all)
 
 
-def _executor() -> concurrent.futures.ThreadPoolExecutor:
-    global _EXECUTOR
-    with _EXECUTOR_LOCK:
-        if _EXECUTOR is None:
-            _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
-        return _EXECUTOR
+def close_workers() -> None:
+    """End every worker of this process (tests; the next call starts a fresh one)."""
+    _CALLS.submit(_close_all).result()
 
 
-async def _in_llama_thread(fn: Any, *args: Any) -> Any:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(), functools.partial(fn, *args))
-
-
-def _import_llama_cpp() -> Any:
+def _require_llama_cpp() -> None:
+    # find_spec, not import: this process never loads llama.cpp's native code.
+    if os.environ.get(FAKE_ENV):
+        return  # the worker runs the test double, which needs no llama.cpp
     try:
-        import llama_cpp
-    except ImportError as exc:
-        raise ConfigError(f"{LLAMA_HINT} ({exc})") from exc
-    return llama_cpp
-
-
-def load_model(path: Path, *, n_ctx: int, n_threads: int, n_gpu_layers: int) -> Llama:
-    """The shared ``Llama`` for these parameters, loading it on first use."""
-    llama_cpp = _import_llama_cpp()
-    key = (str(Path(path).resolve()), n_ctx, n_threads, n_gpu_layers)
-    with _LLAMA_LOCK:
-        llm = _MODELS.get(key)
-        if llm is None:
-            started = time.perf_counter()
-            try:
-                llm = llama_cpp.Llama(
-                    model_path=key[0],
-                    n_ctx=n_ctx,
-                    n_threads=n_threads,
-                    # llama-cpp-python would otherwise use every core for prompt eval
-                    n_threads_batch=n_threads,
-                    n_gpu_layers=n_gpu_layers,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise ConfigError(f"llama.cpp could not load the model {key[0]}: {exc}") from exc
-            log.info("loaded %s in %.1f s", key[0], time.perf_counter() - started)
-            _MODELS[key] = llm
-        return llm
-
-
-def grammar_for_schema(schema: dict[str, Any]) -> LlamaGrammar:
-    """The GBNF grammar of a JSON schema, compiled once per distinct schema."""
-    llama_cpp = _import_llama_cpp()
-    key = json.dumps(schema, sort_keys=True, ensure_ascii=False)
-    with _GRAMMARS_LOCK:
-        grammar = _GRAMMARS.get(key)
-        if grammar is None:
-            try:
-                grammar = llama_cpp.LlamaGrammar.from_json_schema(key, verbose=False)
-            except Exception as exc:  # the converter raises bare Exceptions
-                raise BackendError(
-                    f"llama.cpp cannot turn this JSON schema into a grammar: {exc}"
-                ) from exc
-            _GRAMMARS[key] = grammar
-        return grammar
+        found = importlib.util.find_spec("llama_cpp") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ConfigError(f"{LLAMA_HINT} (llama_cpp is not installed)")
 
 
 def _usable_cpus() -> int:
@@ -154,17 +127,19 @@ class LocalBackend:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
+        timeout: float = 120.0,
     ):
-        _import_llama_cpp()  # fail at construction, with the fix, not at the first call
+        _require_llama_cpp()  # fail at construction, with the fix, not at the first call
         self.model_path = Path(model_path)
         self.model = model
         self.n_ctx = n_ctx
         self.n_threads = n_threads or _usable_cpus()
         self.n_gpu_layers = n_gpu_layers
+        self.timeout = timeout
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBackend:
-        _import_llama_cpp()  # a missing extra is the likelier problem: say so first
+        _require_llama_cpp()  # a missing extra is the likelier problem: say so first
         from service.modelstore import resolve_model_path
 
         return cls(
@@ -173,54 +148,99 @@ class LocalBackend:
             n_ctx=settings.local_ctx,
             n_threads=settings.local_threads,
             n_gpu_layers=settings.local_gpu_layers,
+            timeout=settings.timeout,
         )
 
-    def llama(self) -> Llama:
-        """Load (or fetch the already loaded) model; blocking, call from a thread."""
-        return load_model(
-            self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers
-        )
+    @property
+    def config(self) -> WorkerConfig:
+        return WorkerConfig(str(self.model_path.resolve()), self.n_ctx, self.n_threads, self.n_gpu_layers)
 
-    async def warm_up(self) -> None:
-        """Load the model now rather than during the first request."""
-        await _in_llama_thread(self.llama)
+    # ------------------------------------------------------------------ public
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        return await _in_llama_thread(self._complete_blocking, request)
-
-    def _complete_blocking(self, request: LLMRequest) -> LLMResponse:
-        llm = self.llama()
-        kwargs: dict[str, Any] = {
+        params = {
             "messages": request.messages,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
+            "json_schema": request.json_schema,
+            "context": request.context,  # for the worker's own logs; engines ignore it
         }
-        if request.json_schema is not None:
-            kwargs["grammar"] = grammar_for_schema(request.json_schema)
-        with _LLAMA_LOCK:
-            try:
-                result = llm.create_chat_completion(**kwargs)
-            except ValueError as exc:
-                # "Requested tokens (N) exceed context window of M"
-                if "context window" in str(exc):
-                    raise TruncatedOutput(
-                        f"{request.context or 'request'}: prompt does not fit the "
-                        f"{self.n_ctx}-token context of the local model ({exc}); "
-                        "send less text or raise REPORTSUM_LOCAL_CTX"
-                    ) from exc
-                raise BackendError(f"local model failed: {exc}") from exc
-            except RuntimeError as exc:
-                raise BackendError(f"local model failed: {exc}") from exc
-        choice = result["choices"][0]
-        usage = result.get("usage") or {}
+        try:
+            result = await self.call("complete", params, context=request.context)
+        except EngineError as exc:
+            if exc.kind == "context_overflow":
+                raise TruncatedOutput(
+                    f"{request.context or 'request'}: prompt does not fit the {self.n_ctx}-token context "
+                    f"of the local model ({exc}); send less text or raise REPORTSUM_LOCAL_CTX"
+                ) from exc
+            raise BackendError(f"local model failed: {exc}") from exc
         return LLMResponse(
-            content=choice["message"].get("content") or "",
-            finish_reason=choice.get("finish_reason") or "stop",
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
+            content=result["content"],
+            finish_reason=result["finish_reason"],
+            prompt_tokens=result["prompt_tokens"],
+            completion_tokens=result["completion_tokens"],
         )
 
+    async def call(self, method: str, params: dict[str, Any], *, context: str = "") -> dict[str, Any]:
+        """Any worker method (``complete``, ``system_info``, ...): a dict in, a dict out.
+
+        Raises ``EngineError`` when the engine refuses the request, ``BackendTimeout``
+        when the worker hangs, ``BackendError`` when it dies (each kills or discards the
+        worker: the next call starts a fresh one)."""
+        return await asyncio.wrap_future(_CALLS.submit(self._call_blocking, method, params, context))
+
+    async def warm_up(self) -> None:
+        """Start the worker (load the model) now rather than during the first request."""
+        await asyncio.wrap_future(_CALLS.submit(self._worker))
+
+    def worker_pid(self) -> int | None:
+        """The pid of this backend's worker, if one is running."""
+        worker = _WORKERS.get(self.config)
+        return worker.pid if worker is not None and worker.alive() else None
+
     async def aclose(self) -> None:
-        # The model stays loaded for the next backend in this process: loading is the
-        # expensive part, and the memory is mmapped from the cache file.
+        # The worker stays up for the next backend in this process: loading is the
+        # expensive part. It ends when the process exits.
         return None
+
+    # ------------------------------------------------------------------ on the calls thread
+
+    def _worker(self) -> Worker:
+        config = self.config
+        worker = _WORKERS.get(config)
+        if worker is not None and worker.alive():
+            return worker
+        if worker is not None:  # died between calls (killed while idle)
+            worker.kill()
+        worker = Worker(config)
+        try:
+            worker.start(timeout=max(self.timeout, MIN_LOAD_TIMEOUT))
+        except BaseException:
+            _WORKERS.pop(config, None)
+            raise
+        _WORKERS[config] = worker
+        return worker
+
+    def _call_blocking(self, method: str, params: dict[str, Any], context: str) -> dict[str, Any]:
+        worker = self._worker()
+        try:
+            return worker.call(method, params, self.timeout, during=context)
+        except EngineError:
+            raise  # the worker is fine; only this request failed
+        except BaseException:
+            # dead or hung (and killed): forget it, the next call starts a fresh one
+            worker.kill()
+            _WORKERS.pop(self.config, None)
+            raise
+
+
+def grammar_for_schema(schema: dict[str, Any]) -> Any:
+    """The GBNF grammar of a JSON schema, built in this process.
+
+    For benchmarks that drive ``llama_cpp`` directly (bench/local_speed.py); the backend
+    itself builds grammars inside its worker."""
+    import json
+
+    import llama_cpp
+
+    return llama_cpp.LlamaGrammar.from_json_schema(json.dumps(schema, sort_keys=True, ensure_ascii=False), verbose=False)
