@@ -17,8 +17,9 @@ Concurrency
     model calls with an ``asyncio.Semaphore`` of its share, so the shares sum to C. The
     driver keeps ``2 x C`` articles in flight, like the single-machine batch, and sends
     each to the actor with the fewest articles per share of its limit. Actors default to
-    one per CPU of the cluster (``num_cpus=1`` each), at most C; ``REPORTSUM_RAY_WORKERS``
-    sets another number.
+    one per CPU of the cluster (``num_cpus=1`` each, spread over the nodes), at most C; with
+    the embedded model (``--backend local``) one per node; ``REPORTSUM_RAY_WORKERS`` sets
+    another number.
 
 Failures
     An article that fails inside a worker (input error, endpoint error) comes back as a
@@ -168,13 +169,17 @@ def shares(concurrency: int, workers: int) -> list[int]:
     return [base + (i < extra) for i in range(workers)]
 
 
-def default_workers(ray: Any, concurrency: int) -> int:
+def default_workers(ray: Any, settings: Settings, concurrency: int) -> int:
+    """``REPORTSUM_RAY_WORKERS``, else one per CPU of the cluster; with the embedded model
+    one per node (each worker loads its own 1.1 GB copy)."""
     configured = os.environ.get("REPORTSUM_RAY_WORKERS")
     if configured:
         try:
             n = int(configured)
         except ValueError:
             raise ConfigError(f"REPORTSUM_RAY_WORKERS must be a whole number, got {configured!r}") from None
+    elif settings.resolved_backend() == "local":
+        n = sum(1 for node in ray.nodes() if node.get("Alive"))
     else:
         n = int(ray.cluster_resources().get("CPU", 1))
     return max(1, min(n, concurrency))
@@ -194,7 +199,7 @@ class RayBatch(_Batch):
     async def open(self) -> None:
         ray = _import_ray()
         concurrency = max(1, int(self.settings.concurrency))
-        n = self.n_workers or default_workers(ray, concurrency)
+        n = self.n_workers or default_workers(ray, self.settings, concurrency)
         env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV)}
         remote = ray.remote(BatchWorker)
         run = uuid.uuid4().hex[:8]
@@ -203,6 +208,7 @@ class RayBatch(_Batch):
             actor = remote.options(
                 name=f"{WORKER_PREFIX}{run}-{i}",
                 num_cpus=1,
+                scheduling_strategy="SPREAD",  # over the nodes: their CPUs, NICs and memory
                 max_restarts=-1,  # a dead worker comes back (elsewhere, if its node is gone)
                 max_task_retries=MAX_TASK_RETRIES,  # ...and gets back the articles it held
                 max_concurrency=ARTICLES_PER_SLOT * share + 1,  # +1: room for identity()

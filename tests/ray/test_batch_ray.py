@@ -18,11 +18,16 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import ray
+
+# Ray >= 2.x turns _node_ip_address="127.0.0.1" into the machine's external address and
+# binds its gRPC servers to every interface; with "clusters disabled" (read once, when ray
+# is imported) the node address stays 127.0.0.1 and every server binds to loopback only.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+import ray  # noqa: E402
 
 from service import batch as batch_module
 from service.batch import INDEX_NAME, output_path, read_index, run_batch
-from service.batch_ray import WORKER_PREFIX, run_batch_ray, shares
+from service.batch_ray import WORKER_PREFIX, default_workers, run_batch_ray, shares
 from service.cli import build_parser
 from service.errors import ConfigError
 from tests.doubles.fake_openai import FakeOpenAIServer, status
@@ -75,6 +80,7 @@ def cluster():
         mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
         ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
                  object_store_memory=100 * 1024 * 1024, logging_level="WARNING")
+    assert [n["NodeManagerAddress"] for n in ray.nodes()] == ["127.0.0.1"]  # one node, on loopback
     yield
     ray.shutdown()
 
@@ -250,6 +256,20 @@ def test_a_worker_that_cannot_build_its_backend_fails_the_run_with_the_reason(cl
     while [n for n in ray.util.list_named_actors() if n.startswith(WORKER_PREFIX)] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [n for n in ray.util.list_named_actors() if n.startswith(WORKER_PREFIX)]
+
+
+def test_workers_default_to_one_per_cpu_or_one_per_node_for_the_embedded_model(cluster, monkeypatch):
+    from service.config import Settings
+
+    monkeypatch.delenv("REPORTSUM_RAY_WORKERS", raising=False)
+    assert default_workers(ray, Settings(backend="openai"), 16) == 2  # num_cpus=2
+    assert default_workers(ray, Settings(backend="openai"), 1) == 1  # never more than the limit
+    assert default_workers(ray, Settings(backend="local"), 16) == 1  # one node: one model copy
+    monkeypatch.setenv("REPORTSUM_RAY_WORKERS", "3")
+    assert default_workers(ray, Settings(backend="local"), 16) == 3
+    monkeypatch.setenv("REPORTSUM_RAY_WORKERS", "many")
+    with pytest.raises(ConfigError, match="REPORTSUM_RAY_WORKERS"):
+        default_workers(ray, Settings(backend="openai"), 16)
 
 
 def test_concurrency_shares_sum_to_the_limit():
