@@ -42,6 +42,11 @@ class Cleaned:
 
 def split_blocks(raw: str) -> list[Block]:
     """Non-blank lines of plain text, or visible text runs of HTML, with raw offsets."""
+    return _split(raw)[0]
+
+
+def _split(raw: str) -> tuple[list[Block], list[tuple[int, int]]]:
+    """Blocks, and the spans of other stories on a page that lists several."""
     if looks_like_html(raw):
         return _html_blocks(raw)
     blocks: list[Block] = []
@@ -56,11 +61,12 @@ def split_blocks(raw: str) -> list[Block]:
         start = m.start() + lead
         blocks.append(Block(start, start + len(stripped), stripped, max(newlines, 1) if blocks else 0))
         newlines = line.count("\n")
-    return blocks
+    return blocks, []
 
 
+# Not "form": ASP.NET pages wrap the whole page, article included, in one <form runat=server>.
 _SKIP_TAGS = {"script", "style", "noscript", "template", "iframe", "svg", "canvas", "nav", "header",
-              "footer", "aside", "form", "button", "select", "option", "textarea", "head", "title"}
+              "footer", "aside", "button", "select", "option", "textarea", "head", "title"}
 _BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "table", "section", "article",
                "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "dd", "dt", "hr", "figure",
                "figcaption", "center"}
@@ -80,6 +86,11 @@ class _VisibleText(HTMLParser):
         self.runs: list[tuple[int, int, bool]] = []  # start, end, caption?
         self.breaks = 0
         self.caption_depth = 0
+        # open elements as [tag, class, start, parent record, has a title child]; closed
+        # containers land in ``elements`` (see _other_stories)
+        self.open: list[list] = []
+        self.elements: list[tuple[int, str, str, int, int, bool]] = []  # parent, tag, class, start, end, titled
+        self._ids = 0
 
     def _offset(self) -> int:
         line, col = self.getpos()
@@ -92,6 +103,11 @@ class _VisibleText(HTMLParser):
             self.breaks += 1
             return
         self.stack.append((tag, skip))
+        self._ids += 1
+        parent = self.open[-1] if self.open else None
+        if parent is not None and (tag in _TITLE_TAGS or _TITLE_CLASS.search(cls)):
+            parent[4] = True
+        self.open.append([tag, cls, self._offset(), parent[5] if parent else 0, False, self._ids])
         self.skip_depth += skip
         self.caption_depth += tag == "figcaption"
         if tag in _BLOCK_TAGS:
@@ -104,6 +120,11 @@ class _VisibleText(HTMLParser):
                     self.skip_depth -= skip
                     self.caption_depth -= t == "figcaption"
                 del self.stack[i:]
+                end = self._offset()
+                for el in self.open[i:]:
+                    if el[0] in _STORY_TAGS and el[1]:
+                        self.elements.append((el[3], el[0], el[1], el[2], end, el[4]))
+                del self.open[i:]
                 break
         if tag in _BLOCK_TAGS:
             self.breaks += 1
@@ -125,20 +146,49 @@ class _VisibleText(HTMLParser):
 _TEMPLATE_CODE = re.compile(r"<%.*?%>|<\?php.*?\?>|<\?=.*?\?>", re.S)
 
 
-def _html_blocks(raw: str) -> list[Block]:
+_TITLE_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_TITLE_CLASS = re.compile(r"title|heading|headline|\btit\b", re.I)
+_STORY_TAGS = {"div", "section", "article", "li"}
+STORY_MIN_CHARS = 150
+
+
+def _other_stories(elements: list[tuple[int, str, str, int, int, bool]],
+                   runs: list[tuple[int, int, bool, int]]) -> list[tuple[int, int]]:
+    """Spans of the 2nd, 3rd ... story on a page that lists several (an accordion of news
+    items, a list of articles): sibling containers of one tag and class, each with its own
+    title and a body of text. The first is the page's report; the rest are other stories.
+    """
+    def visible(a: int, b: int) -> int:
+        return sum(e - s for s, e, *_ in runs if a <= s and e <= b)
+
+    groups: dict[tuple[int, str, str], list[tuple[int, int]]] = {}
+    for parent, tag, cls, start, end, titled in elements:
+        if titled and visible(start, end) >= STORY_MIN_CHARS:
+            groups.setdefault((parent, tag, cls), []).append((start, end))
+    lists = [sorted(g) for g in groups.values() if len(g) >= 2]
+    if not lists:
+        return []
+    best = max(lists, key=lambda g: sum(visible(a, b) for a, b in g))
+    return best[1:]
+
+
+def _html_blocks(raw: str) -> tuple[list[Block], list[tuple[int, int]]]:
     parser = _VisibleText(raw)
     parser.feed(raw)
     parser.close()
     code = [m.span() for m in _TEMPLATE_CODE.finditer(raw)]
+    others = _other_stories(parser.elements, parser.runs)
     blocks: list[Block] = []
     for start, end, _caption, breaks in parser.runs:
         if any(a < end and start < b for a, b in code):
+            continue
+        if any(a <= start and end <= b for a, b in others):
             continue
         # Visible text may itself hold line breaks: split it like plain text.
         for k, sub in enumerate(split_blocks_plain(raw[start:end])):
             gap = sub.gap_before if k else (2 if breaks else 0)
             blocks.append(Block(start + sub.start, start + sub.end, sub.text, gap))
-    return blocks
+    return blocks, others
 
 
 def split_blocks_plain(raw: str) -> list[Block]:
@@ -189,14 +239,19 @@ def _is_chrome(block: Block) -> bool:
     return len(t) <= 2 or (len(t) <= 6 and not _ends_sentence(t) and not re.search(r"[\u4e00-\u9fff]{2}", t))
 
 
+def _speaker(text: str) -> bool:
+    # "香港商报记者：" in a transcript introduces a question; a byline or caption never ends so
+    return text.rstrip().endswith(("：", ":"))
+
+
 def _is_byline(block: Block) -> bool:
-    return len(block.text) <= 50 and bool(_BYLINE.search(block.text)) and not _ends_sentence(block.text)
+    return len(block.text) <= 50 and not _speaker(block.text) and bool(_BYLINE.search(block.text)) and not _ends_sentence(block.text)
 
 
 def _is_caption(block: Block, prev: Block | None, nxt: Block | None) -> bool:
     """Photo captions: a short line set apart by a photo's gap, or cutting a sentence in two."""
     t = block.text
-    if len(t) > 80 or HEADING_RE.match(t) or t.count("。") > 1:
+    if len(t) > 80 or HEADING_RE.match(t) or t.count("。") > 1 or _speaker(t):
         return False
     # A photo leaves two or more blank lines above its caption in pasted text.
     if nxt is None:
@@ -216,9 +271,9 @@ def _slogan_run(blocks: list[Block], i: int) -> int:
 
 
 def clean(raw: str) -> Cleaned:
-    blocks = split_blocks(raw)
+    blocks, others = _split(raw)
     kept: list[Block] = []
-    excluded: list[Excluded] = []
+    excluded: list[Excluded] = [Excluded(span=span, reason="another story on the same page") for span in others]
     seen_text = ""  # normalised kept text, to spot repeated paragraphs
     main_started = False
     bylines = 0
