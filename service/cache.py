@@ -65,7 +65,11 @@ def digest_options(settings: Settings) -> dict[str, Any]:
     """The settings (besides model, backend and prompt version) that change a digest."""
     from service import __version__
 
-    return {"chunk_tokens": settings.chunk_tokens, "pipeline": __version__}
+    from service.pipeline import labeller_for
+
+    # the labeller's parameters decide labels as much as the prompt does
+    return {"chunk_tokens": settings.chunk_tokens, "pipeline": __version__,
+            "labeller": labeller_for(settings).version, "assist_margin": settings.assist_margin}
 
 
 def prompt_version() -> str:

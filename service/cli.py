@@ -29,6 +29,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recordings", type=Path, help="recordings directory (REPORTSUM_RECORDINGS)")
     p.add_argument("--no-cache", action="store_true", default=None, help="bypass the digest cache")
     p.add_argument("--quiet", "-q", action="store_true", default=None, help="no progress on stderr")
+    p.add_argument("--labeller", type=Path, help="labeller parameter file (default: the shipped one; REPORTSUM_LABELLER)")
+    p.add_argument("--assist-margin", type=float, dest="assist_margin",
+                   help="ask the model about units whose top two label probabilities are closer than this (0: never)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,12 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--save", type=Path, help="keep the digests here")
     _common(p)
+
+    p = sub.add_parser("train-labeller", help="retrain the labeller from the development set (deterministic)")
+    p.add_argument("-o", "--out", type=Path, help="parameter file to write (default: the packaged one)")
+    p.add_argument("--no-cv", action="store_true", help="skip the leave-one-document-out scores stored in the file")
     return parser
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     keys = ("backend", "model", "openai_base_url", "structured_mode", "timeout", "concurrency", "chunk_tokens",
-            "record", "recordings", "no_cache", "quiet")
+            "record", "recordings", "no_cache", "quiet", "labeller", "assist_margin")
     flags = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     return Settings(**flags)
 
@@ -188,4 +195,19 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return run(settings)
 
 
-COMMANDS = {"summarize": cmd_summarize, "batch": cmd_batch, "serve": cmd_serve, "eval": cmd_eval, "doctor": cmd_doctor}
+def cmd_train_labeller(args: argparse.Namespace, settings: Settings) -> int:
+    from service import train
+
+    out = args.out or Path(__file__).resolve().parent / "data" / "labeller.json"
+    model = train.train_and_write(out, with_cv=not args.no_cv)
+    cv = model.meta.get("cv_leave_one_document_out", {})
+    print(f"wrote {out} ({len(model.stage1.feature_names)} features, {len(model.meta['documents'])} documents)")
+    if cv:
+        print(f"leave-one-document-out micro recall {cv['micro']['recall']} precision {cv['micro']['precision']}")
+        for genre, rp in cv["genres"].items():
+            print(f"  {genre:32s} recall {rp['recall']} precision {rp['precision']}")
+    return 0
+
+
+COMMANDS = {"summarize": cmd_summarize, "batch": cmd_batch, "serve": cmd_serve, "eval": cmd_eval, "doctor": cmd_doctor,
+            "train-labeller": cmd_train_labeller}

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
 
     quiet: bool = False
 
+    # Labels: a labeller parameter file other than the shipped one, and how unsure the
+    # labeller must be (gap between its top two probabilities) before the model is asked.
+    labeller: Path | None = None
+    assist_margin: float = 0.2
+
     def resolved_backend(self) -> Literal["openai", "local", "replay"]:
         """``auto`` means: an endpoint is configured -> openai, otherwise the embedded model."""
         if self.backend != "auto":

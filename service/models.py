@@ -40,6 +40,7 @@ class Meta(BaseModel):
     backend: str
     model: str
     prompt_version: str
+    labeller: str = ""  # version (hash) of the learned labeller's parameter file
     chunks: int = 0
     llm_calls: int = 0
     prompt_tokens: int = 0

@@ -1,8 +1,11 @@
-"""summarize(text) -> Digest: clean, segment, chunk, label (cues + model), ground, merge.
+"""summarize(text) -> Digest: clean, segment, describe units, label (learned), ground, merge.
 
-The only I/O here is the model call, through the injected backend. Every item is a unit
-cut from the input itself, so ``evidence == text[span]`` holds by construction and no
-figure can be invented: the model only chooses labels, it never writes evidence.
+Labels come from the learned labeller (``service.labeller``, parameters in
+``service/data/labeller.json``); the model is asked only about units the labeller is unsure
+of, and only when ``settings.assist_margin`` says so. The only I/O here is that model call,
+through the injected backend. Every item is a unit cut from the input itself, so
+``evidence == text[span]`` holds by construction and no figure can be invented: the model
+only chooses labels, it never writes evidence.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from service import classify
+from service import labeller as labeller_module
 from service.backends.base import Backend, LLMRequest
 from service.chunk import chunk
 from service.clean import clean
@@ -25,6 +28,8 @@ from service.ground import figures, summarize_evidence, summary_is_faithful
 from service.merge import dedupe, doc_info, overview
 from service.models import CATEGORIES, Digest, Item, Meta
 from service.prompts import load
+from service.features import UnitRef, features, units_of
+from service.labeller import Labeller
 from service.segment import Sentence, segment
 
 Progress = Callable[[int, int], None]
@@ -54,50 +59,43 @@ def label_request(sentence: Sentence, previous: str | None, context: str) -> LLM
     )
 
 
-LabelPlan = tuple[Sentence, classify.Label | None, bool, classify.Label | None, classify.Label | None]
-
-
-def plan_labels(sentences: list[Sentence], plan_titles: frozenset[str] = frozenset()) -> list[LabelPlan]:
-    """Decide what cues can decide; a None label marks a sentence the model must judge.
-
-    Each entry: (sentence, label or None, follows a directive such as "会议强调", paragraph
-    tense, section tense). ``plan_titles`` are section titles the document marks as ahead.
-    """
-    by_para: dict[int, list[str]] = {}
-    for s in sentences:
-        by_para.setdefault(s.para, []).append(s.text)
-    para_label = {p: classify.paragraph_label(texts) for p, texts in by_para.items()}
+def assist_targets(proba, margin: float) -> list[int]:
+    """Units the labeller is unsure of: its top two labels closer than ``margin``."""
     out = []
-    directive_para = -1
-    for s in sentences:
-        after = directive_para == s.para
-        para = para_label[s.para]
-        section = classify.section_label(s.context, plan_titles)
-        if classify.needs_model(s.text, section, after_directive=after, para=para):
-            out.append((s, None, after, para, section))
-        else:
-            label = classify.sentence_label(s.text, section, None, after_directive=after, para=para)
-            out.append((s, label, after, para, section))
-        if classify.REPORT_PLAN.search(s.text):
-            directive_para = s.para
+    for i, p in enumerate(proba):
+        top = sorted(p, reverse=True)
+        if top[0] - top[1] < margin:
+            out.append(i)
     return out
 
 
 async def _label_with_model(
     backend: Backend, sentence: Sentence, previous: str | None, context: str, sem: asyncio.Semaphore,
     usage: Usage, warnings: list[str],
-) -> classify.Label | None:
+) -> str | None:
     request = label_request(sentence, previous, context)
     async with sem:
         try:
             reply, used = await ask(backend, request, LabelReply)
         except (InvalidOutput, TruncatedOutput) as err:
-            # One unusable reply costs one label, not the article: fall back to cues.
+            # One unusable reply costs one label, not the article: the labeller's stands.
             usage += getattr(err, "usage", Usage())
-            warnings.append(f"{context}: model label unusable ({err.__class__.__name__}); section cues used")
+            warnings.append(f"{context}: model label unusable ({err.__class__.__name__}); labeller's label kept")
             return None
     usage += used
-    return _LABELS[reply.label]  # type: ignore[return-value]
+    return _LABELS[reply.label]
+
+
+def combine(proba, model_label: str | None, labels: tuple[str, ...]):
+    """The model breaks a near tie: its label wins only if the labeller ranks it in its top two."""
+    if model_label is None:
+        return proba
+    order = sorted(range(len(labels)), key=lambda k: -proba[k])
+    k = labels.index(model_label)
+    if k in order[:2]:
+        proba = proba.copy()
+        proba[k] = proba[order[0]] + 1e-6
+    return proba
 
 
 async def summarize(
@@ -108,6 +106,7 @@ async def summarize(
     source: str | None = None,
     progress: Progress | None = None,
     limiter: asyncio.Semaphore | None = None,
+    labeller: Labeller | None = None,
 ) -> Digest:
     started = time.perf_counter()
     if len(text) > settings.max_chars:
@@ -115,21 +114,25 @@ async def summarize(
     cleaned = clean(text)
     if not cleaned.blocks:
         raise InputError("no report text left after removing page chrome and captions", source)
+    labeller = labeller or labeller_for(settings)
     structure = segment(text, cleaned.blocks)
     chunks = chunk(structure.sentences, settings.chunk_tokens)
-    plan_titles = classify.later_year_titles(h.text for h in structure.headings)
-    plan = plan_labels(structure.sentences, plan_titles)
+    units = units_of(structure)
+    proba = labeller.predict_proba(features(structure, units), units)
 
     sem = limiter or asyncio.Semaphore(settings.concurrency)
     usage, warnings = Usage(), []
+    # the model reads only what the labeller leaves open (settings.assist_margin; 0 = never)
+    todo = assist_targets(proba, settings.assist_margin)
+    sentence_of = {i: _sentence_of(units[i], structure.sentences) for i in todo}
     chunk_of = {s.index: c.index for c in chunks for s in c.sentences}
-    todo = [(s, i) for i, (s, label, *_) in enumerate(plan) if label is None]
     done = 0
 
-    async def one(s: Sentence, i: int) -> tuple[int, classify.Label | None]:
+    async def one(i: int) -> tuple[int, str | None]:
         nonlocal done
+        s = sentence_of[i]
         previous = structure.sentences[s.index - 1].text if s.index else None
-        context = f"article {source or '<text>'} chunk {chunk_of[s.index]} sentence {s.index}"
+        context = f"article {source or '<text>'} chunk {chunk_of.get(s.index, 0)} sentence {s.index}"
         label = await _label_with_model(backend, s, previous, context, sem, usage, warnings)
         done += 1
         if progress:
@@ -142,23 +145,14 @@ async def summarize(
     # that cannot finish stops holding model slots (gather would let them all run on).
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(s, i)) for s, i in todo]
+            tasks = [group.create_task(one(i)) for i in todo]
     except BaseExceptionGroup as group_error:
         raise group_error.exceptions[0] from None  # callers handle BackendError, ReplayMiss, ...
-    model_labels = dict(t.result() for t in tasks)
+    for t in tasks:
+        i, label = t.result()
+        proba[i] = combine(proba[i], label, labeller.labels)
 
-    items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
-    for i, (s, label, after_directive, para, section) in enumerate(plan):
-        if label is None:
-            label = classify.sentence_label(s.text, section, model_labels.get(i), after_directive=after_directive,
-                                            para=para)
-        for unit in s.units:
-            for cat in classify.unit_labels(unit.text, label, section):
-                items[cat].append(_item(text, unit.start, unit.end, warnings))
-    for task in structure.tasks:  # "(二)全面推动...": in a plan section, each heading is a task
-        if classify.section_label(task.context, plan_titles) == "plans":
-            items["plans"].extend(_item(text, u.start, u.end, warnings) for u in task.units)
-    items, dropped = dedupe(items)
+    items, dropped = assemble(text, units, labeller.decide(proba), warnings)
     if dropped:
         warnings.append(f"{dropped} repeated item(s) collapsed")
     doc = doc_info(text, "\n".join(b.text for b in cleaned.blocks), cleaned.title)
@@ -172,7 +166,8 @@ async def summarize(
         meta=Meta(
             backend=backend.name,
             model=backend.model,
-            prompt_version=load("classify").version,
+            prompt_version=f"{load('classify').version}+{labeller.version}",
+            labeller=labeller.version,
             chunks=len(chunks),
             llm_calls=usage.llm_calls,
             prompt_tokens=usage.prompt_tokens,
@@ -181,6 +176,29 @@ async def summarize(
             warnings=warnings,
         ),
     )
+
+
+def labeller_for(settings: Settings) -> Labeller:
+    """The labeller the settings name (REPORTSUM_LABELLER), else the one shipped."""
+    return labeller_module.load(settings.labeller)
+
+
+def _sentence_of(unit: UnitRef, sentences: list[Sentence]) -> Sentence:
+    """The sentence holding a unit (a task heading stands as its own one-unit sentence)."""
+    for s in sentences:
+        if s.start <= unit.start and unit.end <= s.end:
+            return s
+    return Sentence(unit.start, unit.end, unit.text, unit.context[-1] if unit.context else None,
+                    index=0, para=unit.para, context=unit.context)
+
+
+def assemble(text: str, units, decisions, warnings: list[str]) -> tuple[dict[str, list[Item]], int]:
+    """Items for the decided units, in document order, repeats collapsed (pure)."""
+    items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
+    for unit, cats in zip(units, decisions):
+        for cat in cats:
+            items[cat].append(_item(text, unit.start, unit.end, warnings))
+    return dedupe(items)
 
 
 def _item(text: str, start: int, end: int, warnings: list[str]) -> Item:
@@ -193,4 +211,4 @@ def _item(text: str, start: int, end: int, warnings: list[str]) -> Item:
     return Item(summary=summary, evidence=evidence, span=(start, end), figures=figures(evidence))
 
 
-__all__ = ["summarize", "label_request", "LabelReply", "plan_labels"]
+__all__ = ["summarize", "label_request", "LabelReply", "assemble", "labeller_for"]
