@@ -69,7 +69,7 @@ def digest_options(settings: Settings) -> dict[str, Any]:
 
     # the labeller's parameters decide labels as much as the prompt does
     return {"chunk_tokens": settings.chunk_tokens, "pipeline": __version__,
-            "labeller": labeller_for(settings).version, "assist_margin": settings.assist_margin}
+            "labeller": labeller_for(settings).version, "assist_margin": settings.assist_margin}  # None: by backend
 
 
 def prompt_version() -> str:

@@ -67,8 +67,17 @@ class Settings(BaseSettings):
 
     # Labels: a labeller parameter file other than the shipped one, and how unsure the
     # labeller must be (gap between its top two probabilities) before the model is asked.
+    # None: by backend (see assist_margin_for).
     labeller: Path | None = None
-    assist_margin: float = 0.2
+    assist_margin: float | None = None
+
+    def assist_margin_for(self, backend_name: str) -> float:
+        """The embedded 1.5B model does not earn its calls (bench/labeller_assist.py: on
+        the seeds it changed no score in 51 calls), so by default it is not asked; an
+        endpoint's model is asked about the units the labeller is least sure of."""
+        if self.assist_margin is not None:
+            return self.assist_margin
+        return 0.3 if backend_name == "openai" else 0.0
 
     def resolved_backend(self) -> Literal["openai", "local", "replay"]:
         """``auto`` means: an endpoint is configured -> openai, otherwise the embedded model."""

@@ -13,7 +13,7 @@ Feature families (each can be switched off for the ablation in ``bench/labeller_
 * ``macro``     the document's macro-structure: which part of the report the unit sits in
                 (review, problems, tasks), read from every heading above it and from the
                 tense of the surrounding paragraphs
-* ``shape``     position, length, figures, quotes, 《》 titles, years ahead of the report's
+* ``shape``     length, figures, quotes, 《》 titles, years ahead of the report's
 """
 
 from __future__ import annotations
@@ -76,11 +76,11 @@ YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\s*年)")
 # What a title says about the part of the report under it. Kinds, not labels: the model
 # learns how much each kind counts ("工作回顾" reviews; "存在问题" admits; "重点工作" plans).
 SECTION_KINDS: dict[str, re.Pattern[str]] = {
-    "review": re.compile(r"(回顾|成绩|成效|成就|上半年|亮点|成果|进展|取得|实现|突破|新篇章|交出|过去|基本形势|概况|情况)"),
-    "problem": re.compile(r"(问题|不足|短板|困难|挑战|差距|风险|原因分析|形势)"),
-    "plan": re.compile(r"(下半年|下一步|今后|明年|重点工作|工作安排|工作打算|工作计划|工作思路|主要任务|部署|目标|任务|"
-                       r"新征程|新的一年|展望|再发力|攻坚突破|建议|措施|要求|意见|指导思想|基本原则|主要考虑|培训|"
-                       r"十五五|十四五|十三五时期主要|规划)"),
+    "review": re.compile(r"(回顾|成绩|成效|成就|上半年|亮点|成果|进展|基本形势|概况|发展成就)"),
+    "problem": re.compile(r"(问题|不足|短板|困难|挑战|差距|风险|原因分析)"),
+    # task words only: slogans in titles ("新征程", "再出发") promise nothing specific
+    "plan": re.compile(r"(下半年|下一步|今后|明年|重点工作|工作安排|工作打算|工作计划|工作思路|主要任务|总体部署|"
+                       r"目标任务|主要目标|新的一年|展望|建议|主要措施|保障措施|指导思想|基本原则|主要考虑|重点任务)"),
 }
 
 
@@ -172,7 +172,6 @@ def features(structure: Structure, units: list[UnitRef] | None = None,
     paras = sorted(para_tense)
     para_pos = {p: i for i, p in enumerate(paras)}
     directive_paras = {s.para for s in structure.sentences if REPORT_PLAN.search(s.text)}
-    n_units = max(len(units), 1)
     doc_tense = _doc_tense(structure)
     out = []
     for i, u in enumerate(units):
@@ -193,7 +192,7 @@ def features(structure: Structure, units: list[UnitRef] | None = None,
         if "macro" in fam:
             _macro_features(u, structure, para_tense, paras, para_pos, directive_paras, f)
         if "shape" in fam:
-            _shape_features(u, i / n_units, report_year, f)
+            _shape_features(u, report_year, f)
         if "macro" in fam:
             f[f"doc.tense={doc_tense}"] = 1.0
         out.append(f)
@@ -266,9 +265,12 @@ def _macro_features(u: UnitRef, structure: Structure, para_tense: dict[int, tupl
     # the last heading of each kind above the unit, and which kind is the latest: the part
     # of the report the unit sits in ("一、2013年工作回顾" … "二、2014年工作总体部署")
     latest = None
+    first_body = structure.sentences[0].start if structure.sentences else 0
     for h in structure.headings:
         if h.start > u.start:
             break
+        if h.start < first_body:
+            continue  # the title block above the text names the document, not a part of it
         ks = kinds(h.text)
         if ks:
             latest = ks
@@ -288,8 +290,10 @@ def _macro_features(u: UnitRef, structure: Structure, para_tense: dict[int, tupl
         f["macro.directive_para"] = 1.0
 
 
-def _shape_features(u: UnitRef, position: float, report_year: int | None, f: dict[str, float]) -> None:
-    f[f"pos.{min(int(position * 5), 4)}"] = 1.0
+def _shape_features(u: UnitRef, report_year: int | None, f: dict[str, float]) -> None:
+    # No position feature: work reports put tasks last, news does not, and position learned
+    # from the reports called a news story's closing results plans (LOO: R/P +0.004/+0.009
+    # without it, news and feature pages +0.06/+0.06).
     n = len(u.text)
     f[f"len.{'s' if n < 12 else 'm' if n < 30 else 'l' if n < 60 else 'xl'}"] = 1.0
     figs = len(FIGURE.findall(u.text))

@@ -2,7 +2,7 @@
 
 Labels come from the learned labeller (``service.labeller``, parameters in
 ``service/data/labeller.json``); the model is asked only about units the labeller is unsure
-of, and only when ``settings.assist_margin`` says so. The only I/O here is that model call,
+of, as far as ``settings.assist_margin_for(backend)`` says. The only I/O here is that model call,
 through the injected backend. Every item is a unit cut from the input itself, so
 ``evidence == text[span]`` holds by construction and no figure can be invented: the model
 only chooses labels, it never writes evidence.
@@ -123,7 +123,7 @@ async def summarize(
     sem = limiter or asyncio.Semaphore(settings.concurrency)
     usage, warnings = Usage(), []
     # the model reads only what the labeller leaves open (settings.assist_margin; 0 = never)
-    todo = assist_targets(proba, settings.assist_margin)
+    todo = assist_targets(proba, settings.assist_margin_for(backend.name))
     sentence_of = {i: _sentence_of(units[i], structure.sentences) for i in todo}
     chunk_of = {s.index: c.index for c in chunks for s in c.sentences}
     done = 0

@@ -27,4 +27,8 @@ def clean_environ(monkeypatch, tmp_path_factory):
     home = tmp_path_factory.mktemp("reportsum-home")
     monkeypatch.setenv("REPORTSUM_CACHE", str(home / "digests.sqlite3"))
     monkeypatch.setenv("REPORTSUM_DB", str(home / "jobs.sqlite3"))
+    # The embedded model is not asked by default (it does not earn its calls); the tests of
+    # the model path (replay, retries, crashes, batch, API jobs) need it asked, as
+    # `--assist-margin 0.2` asks it: about the units the labeller is least sure of.
+    monkeypatch.setenv("REPORTSUM_ASSIST_MARGIN", "0.2")
     yield
