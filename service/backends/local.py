@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from service.backends.base import LLMRequest, LLMResponse
-from service.backends.local_worker import FAKE_ENV, SAFE_CMAKE_ARGS, EngineError, Worker, WorkerConfig
+from service.backends.local_worker import FAKE_ENV, INSTALL_LOCAL, EngineError, Worker, WorkerConfig
 from service.config import Settings
 from service.errors import BackendError, ConfigError, TruncatedOutput
 
 LLAMA_HINT = (
-    "the embedded model needs llama-cpp-python: "
-    f"`CMAKE_ARGS=\"{SAFE_CMAKE_ARGS}\" pip install -e '.[local]'` "
+    f"the embedded model needs llama-cpp-python: `{INSTALL_LOCAL}` "
     "(it compiles llama.cpp, about 5 minutes on 2 cores); or point OPENAI_BASE_URL at "
     "an OpenAI-compatible endpoint"
 )

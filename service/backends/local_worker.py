@@ -54,18 +54,16 @@ from service.errors import BackendError, BackendTimeout, ConfigError
 
 FAKE_ENV = "REPORTSUM_LOCAL_FAKE"
 
-# The llama-cpp-python build that runs on every x86-64 CPU with AVX2 (Intel since 2013,
-# AMD since 2015): no -march=native, no AVX-512, no AMX. The README's install command,
-# the crash messages and `reportsum doctor` all quote this one constant (a unit test
-# checks the README against it).
+# How to build llama-cpp-python: `python3 -m service.buildflags` prints the fastest flags
+# that are safe on this CPU (no -march=native, never the AMX kernels). The README's
+# install command, the crash messages and `reportsum doctor` all quote these constants
+# (a unit test checks the README and .ci/run against them).
 LLAMA_VERSION = "0.3.36"
-SAFE_CMAKE_ARGS = (
-    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON "
-    "-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF"
-)
+BUILDFLAGS = "$(python3 -m service.buildflags)"
+INSTALL_LOCAL = f"CMAKE_ARGS=\"{BUILDFLAGS}\" pip install -e '.[local]'"
+# --no-cache-dir: pip reuses a cached wheel whatever CMAKE_ARGS says.
 REBUILD_COMMAND = (
-    f'CMAKE_ARGS="{SAFE_CMAKE_ARGS}" pip install --force-reinstall --no-cache-dir '
-    f"llama-cpp-python=={LLAMA_VERSION}"
+    f'CMAKE_ARGS="{BUILDFLAGS}" pip install --force-reinstall --no-cache-dir llama-cpp-python=={LLAMA_VERSION}'
 )
 
 _SIGNAL_CAUSES = {
@@ -77,7 +75,7 @@ _SIGNAL_CAUSES = {
     signal.SIGKILL: "it was killed from outside, most often by the kernel's out-of-memory killer (see `dmesg`)",
 }
 _OOM_FIX = "free memory, lower REPORTSUM_LOCAL_CTX, or use a smaller model (REPORTSUM_LOCAL_MODEL=/path/to/smaller.gguf)"
-_REBUILD_FIX = f"rebuild llama-cpp-python with the portable flags: {REBUILD_COMMAND}"
+_REBUILD_FIX = f"rebuild llama-cpp-python for this CPU, without the AMX kernels: {REBUILD_COMMAND}"
 
 
 # =========================================================================== errors
@@ -301,7 +299,6 @@ class Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
             # Ctrl-C in a terminal goes to the caller, which ends the worker itself.
             start_new_session=True,
         )

@@ -23,9 +23,8 @@ from service.backends import local
 from service.backends.local_worker import FAKE_ENV
 from service.config import Settings
 from service.jobs import JobSettings
-from tests.api.conftest import model_calls, short_text
 from tests.api.serving import thread_server
-from tests.doubles.local_engine import events, wait_for_call_in_flight
+from tests.doubles.local_engine import events, texts_calling_the_model, wait_for_call_in_flight
 
 FAST_JOBS = JobSettings(workers=1, max_queued=10, poll_seconds=0.05)
 
@@ -37,7 +36,8 @@ def local_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     model.write_bytes(b"GGUF fake")
     monkeypatch.setenv(FAKE_ENV, f"echo;delay=1.5;log={log}")  # inherited by the worker
     settings = Settings(backend="local", local_model=model, cache=tmp_path / "c.sqlite3",
-                        db=tmp_path / "jobs.sqlite3", timeout=30.0, quiet=True)
+                        db=tmp_path / "jobs.sqlite3", timeout=30.0, quiet=True,
+                        assist_margin=0.2)  # the model is asked about the labeller's least sure units
     with thread_server(create_app(settings, job_settings=FAST_JOBS)) as base:
         yield base, log
     local.close_workers()
@@ -55,8 +55,8 @@ def wait_job(base: str, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
 
 def test_job_fails_with_the_cause_when_the_worker_is_killed_and_the_server_stays_up(local_server) -> None:
     base, log = local_server
-    assert model_calls(short_text(0)) > 0 and model_calls(short_text(1)) > 0
-    res = httpx.post(f"{base}/v1/jobs", json={"text": short_text(0)}, timeout=5)
+    first, second = texts_calling_the_model(2)
+    res = httpx.post(f"{base}/v1/jobs", json={"text": first}, timeout=5)
     assert res.status_code == 202
     call = wait_for_call_in_flight(log)
     os.kill(call["pid"], signal.SIGKILL)
@@ -67,7 +67,7 @@ def test_job_fails_with_the_cause_when_the_worker_is_killed_and_the_server_stays
     assert "SIGKILL" in message and "out-of-memory" in message and f"pid {call['pid']}" in message
 
     assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-    ok = httpx.post(f"{base}/v1/summaries", json={"text": short_text(1)}, timeout=60)
+    ok = httpx.post(f"{base}/v1/summaries", json={"text": second}, timeout=60)
     assert ok.status_code == 200, ok.text
     assert ok.json()["meta"]["backend"] == "local" and ok.json()["meta"]["llm_calls"] > 0
     assert len({e["pid"] for e in events(log) if e["event"] == "start"}) == 2  # a fresh worker answered
@@ -75,13 +75,14 @@ def test_job_fails_with_the_cause_when_the_worker_is_killed_and_the_server_stays
 
 def test_sync_request_gets_502_with_the_cause_and_the_next_one_succeeds(local_server) -> None:
     base, log = local_server
+    (text,) = texts_calling_the_model(1)
     killer = threading.Thread(target=lambda: os.kill(wait_for_call_in_flight(log)["pid"], signal.SIGSEGV))
     killer.start()
-    res = httpx.post(f"{base}/v1/summaries", json={"text": short_text(2)}, timeout=60)
+    res = httpx.post(f"{base}/v1/summaries", json={"text": text}, timeout=60)
     killer.join(10)
     assert res.status_code == 502
     assert res.json()["error"]["code"] == "backend_error"
     assert "SIGSEGV" in res.json()["error"]["message"] and "CMAKE_ARGS" in res.json()["error"]["message"]
     assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-    again = httpx.post(f"{base}/v1/summaries", json={"text": short_text(2)}, timeout=60)
+    again = httpx.post(f"{base}/v1/summaries", json={"text": text}, timeout=60)
     assert again.status_code == 200 and again.json()["meta"]["backend"] == "local"

@@ -104,10 +104,14 @@ def events(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def wait_for_call_in_flight(log: Path, timeout: float = 30.0) -> dict[str, Any]:
-    """Block until some worker has started a call it has not finished; return that event."""
+def wait_for_call_in_flight(log: Path, timeout: float = 30.0, proc: Any = None) -> dict[str, Any]:
+    """Block until some worker has started a call it has not finished; return that event.
+    ``proc`` (a Popen): give up as soon as it exits, with its output."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"exited with {proc.returncode} before any model call: {out!r} {err!r}")
         open_calls: dict[tuple[int, int], dict[str, Any]] = {}
         for e in events(log):
             if e["event"] == "call":
@@ -118,3 +122,19 @@ def wait_for_call_in_flight(log: Path, timeout: float = 30.0) -> dict[str, Any]:
             return list(open_calls.values())[-1]
         time.sleep(0.02)
     raise TimeoutError(f"no model call started within {timeout}s (log: {events(log)})")
+
+
+def texts_calling_the_model(n: int) -> list[str]:
+    """``n`` distinct short texts for which the pipeline asks the model at least once.
+
+    Which sentences reach the model depends on the pipeline's cues and labeller, so they
+    are found (paragraphs of the seed articles, shortest first), not hard-coded."""
+    from tests.api.conftest import ARTICLES, model_calls, short_text
+
+    candidates = [short_text(i) for i in range(n)]
+    paragraphs = {p.strip() for a in ARTICLES for p in a.read_text(encoding="utf-8").split("\n") if len(p.strip()) > 30}
+    candidates += sorted(paragraphs, key=lambda p: (len(p), p))
+    found = [t for t in candidates[:200] if model_calls(t) > 0][:n]
+    if len(found) < n:
+        raise AssertionError(f"only {len(found)} seed paragraphs make the pipeline call the model")
+    return found

@@ -14,27 +14,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service.backends.local_worker import SAFE_CMAKE_ARGS
+from service.backends.local_worker import REBUILD_COMMAND
 from service.batch import INDEX_NAME, read_index
 from service.config import PROJECT_ROOT
-from tests.api.conftest import model_calls, short_text
 from tests.api.serving import clean_env
-from tests.doubles.local_engine import events, wait_for_call_in_flight
+from tests.doubles.local_engine import events, texts_calling_the_model, wait_for_call_in_flight
 
 
 def test_worker_crash_fails_one_article_and_the_batch_goes_on(tmp_path: Path) -> None:
     src, out, log = tmp_path / "reports", tmp_path / "out", tmp_path / "engine.log"
     src.mkdir()
     names = ["a.txt", "b.txt", "c.txt"]
-    for i, name in enumerate(names):
-        assert model_calls(short_text(i)) > 0  # each article needs the model
-        (src / name).write_text(short_text(i), encoding="utf-8")
+    for name, text in zip(names, texts_calling_the_model(3)):  # each article needs the model
+        (src / name).write_text(text, encoding="utf-8")
     model = tmp_path / "model.gguf"
     model.write_bytes(b"GGUF fake")
     env = clean_env(
-        REPORTSUM_LOCAL_FAKE=f"echo;delay=1.5;log={log}",  # 1.5 s a call: time to kill it mid-call
+        REPORTSUM_LOCAL_FAKE=f"echo;delay=1;log={log}",  # 1 s a call: time to kill it mid-call
         REPORTSUM_LOCAL_MODEL=str(model),
         REPORTSUM_CACHE=str(tmp_path / "cache.sqlite3"),
+        # ask the model about the units the labeller is least sure of, as the texts were chosen
+        REPORTSUM_ASSIST_MARGIN=os.environ.get("REPORTSUM_ASSIST_MARGIN", "0.2"),
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "batch", str(src), "-o", str(out), "--backend", "local",
@@ -42,7 +42,7 @@ def test_worker_crash_fails_one_article_and_the_batch_goes_on(tmp_path: Path) ->
         env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        call = wait_for_call_in_flight(log, timeout=60)
+        call = wait_for_call_in_flight(log, timeout=60, proc=proc)
         os.kill(call["pid"], signal.SIGSEGV)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
@@ -55,7 +55,7 @@ def test_worker_crash_fails_one_article_and_the_batch_goes_on(tmp_path: Path) ->
     killed = next(n for n in names if f"article {n} " in call["context"])
     failed = index[killed]
     assert failed["status"] == "failed" and failed["output"] is None
-    for words in ("SIGSEGV", f"pid {call['pid']}", SAFE_CMAKE_ARGS, "reportsum doctor"):
+    for words in ("SIGSEGV", f"pid {call['pid']}", REBUILD_COMMAND, "reportsum doctor"):
         assert words in failed["error"]
     for name in set(names) - {killed}:
         assert index[name]["status"] == "done", index[name]

@@ -20,7 +20,14 @@ import pytest
 
 from service.backends import local
 from service.backends.base import LLMRequest
-from service.backends.local_worker import FAKE_ENV, SAFE_CMAKE_ARGS, EngineError, LlamaEngine, death_message
+from service.backends.local_worker import (
+    FAKE_ENV,
+    INSTALL_LOCAL,
+    REBUILD_COMMAND,
+    EngineError,
+    LlamaEngine,
+    death_message,
+)
 from service.errors import BackendError, BackendTimeout, ConfigError, TruncatedOutput
 from tests.doubles.local_engine import events, wait_for_call_in_flight
 
@@ -86,7 +93,7 @@ def test_missing_llama_cpp_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import raises ImportError
     with pytest.raises(ConfigError, match=r"pip install -e '\.\[local\]'") as err:
         local.LocalBackend("x.gguf", model="m")
-    assert SAFE_CMAKE_ARGS in str(err.value)  # the fix is the portable build, not a bare pip install
+    assert INSTALL_LOCAL in str(err.value)  # the fix builds for this CPU, not a bare pip install
 
 
 def test_engine_maps_reply_and_usage(fake_llama, tmp_path):
@@ -118,9 +125,9 @@ def test_engine_context_overflow_is_its_own_kind(fake_llama, tmp_path):
 
 def test_death_messages_name_cause_and_fix():
     segv = death_message(-signal.SIGSEGV, pid=7, during="a complete call")
-    assert "pid 7" in segv and "SIGSEGV" in segv and SAFE_CMAKE_ARGS in segv and "reportsum doctor" in segv
+    assert "pid 7" in segv and "SIGSEGV" in segv and REBUILD_COMMAND in segv and "reportsum doctor" in segv
     ill = death_message(-signal.SIGILL, pid=7, during="x")
-    assert "SIGILL" in ill and "instructions this CPU lacks" in ill and SAFE_CMAKE_ARGS in ill
+    assert "SIGILL" in ill and "instructions this CPU lacks" in ill and REBUILD_COMMAND in ill
     oom = death_message(-signal.SIGKILL, pid=7, during="x")
     assert "out-of-memory" in oom and "REPORTSUM_LOCAL_CTX" in oom and "CMAKE_ARGS" not in oom
     assert "exited with status 3" in death_message(3, pid=7, during="x", stderr_tail="boom")
@@ -185,7 +192,7 @@ def test_context_overflow_is_truncated_output(fake_worker):
 
 
 @pytest.mark.parametrize("sig, words", [
-    (signal.SIGSEGV, ["SIGSEGV", "crash inside llama.cpp", SAFE_CMAKE_ARGS]),
+    (signal.SIGSEGV, ["SIGSEGV", "crash inside llama.cpp", REBUILD_COMMAND]),
     (signal.SIGKILL, ["SIGKILL", "out-of-memory", "REPORTSUM_LOCAL_CTX"]),
 ])
 def test_worker_killed_mid_call_is_an_error_and_the_next_call_gets_a_fresh_worker(fake_worker, sig, words):

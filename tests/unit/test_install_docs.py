@@ -1,0 +1,28 @@
+"""The README's install command, ``.ci/run`` and the code's fix messages say the same thing."""
+
+from __future__ import annotations
+
+from service.backends.local_worker import INSTALL_LOCAL, REBUILD_COMMAND
+from service.buildflags import cmake_args
+from service.config import PROJECT_ROOT
+
+README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+CI = (PROJECT_ROOT / ".ci" / "run").read_text(encoding="utf-8")
+ZEN4 = set("avx avx2 fma f16c bmi2 avx512f avx512cd avx512vl avx512dq avx512bw avx512vbmi avx512_vnni".split())
+
+
+def test_readme_first_command_builds_for_this_cpu():
+    assert f"    {INSTALL_LOCAL} && reportsum summarize fixtures/articles/" in README
+    assert 'CMAKE_ARGS="$(python3 -m service.buildflags)"' in INSTALL_LOCAL and "--no-cache-dir" in REBUILD_COMMAND
+
+
+def test_ci_installs_the_local_extra_the_readme_way_and_runs_the_model_tests():
+    lines = [ln.strip() for ln in CI.splitlines()]
+    assert INSTALL_LOCAL in lines
+    assert "pip install -e '.[dev]' && pytest -q" in lines  # the README's test command, first
+    assert lines.index(INSTALL_LOCAL) < next(i for i, ln in enumerate(lines) if ln.startswith("pytest -m local_model"))
+
+
+def test_readme_shows_what_buildflags_prints_on_this_projects_machines():
+    assert f"`{cmake_args(ZEN4)}`" in README
+    assert "-DGGML_CUDA=on" in README  # how to build for a GPU instead
