@@ -65,11 +65,11 @@ def digest_options(settings: Settings) -> dict[str, Any]:
     """The settings (besides model, backend and prompt version) that change a digest."""
     from service import __version__
 
-    from service.pipeline import labeller_for
+    from service.labeller import load
 
     # the labeller's parameters decide labels as much as the prompt does
     return {"chunk_tokens": settings.chunk_tokens, "pipeline": __version__,
-            "labeller": labeller_for(settings).version, "assist_margin": settings.assist_margin}  # None: by backend
+            "labeller": load(settings.labeller).version, "assist_margin": settings.assist_margin}  # None: by backend
 
 
 def prompt_version() -> str:

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from service.segment import Structure
+from service.segment import ENUM_HEADING, Structure
 
 FAMILIES = ("cues", "ngrams", "section", "macro", "shape")
 
@@ -269,7 +269,7 @@ def _macro_features(u: UnitRef, structure: Structure, para_tense: dict[int, tupl
     for h in structure.headings:
         if h.start > u.start:
             break
-        if h.start < first_body:
+        if h.start < first_body and not ENUM_HEADING.match(h.text):
             continue  # the title block above the text names the document, not a part of it
         ks = kinds(h.text)
         if ks:
