@@ -90,6 +90,17 @@ def _close_all() -> None:
 atexit.register(_close_all)
 
 
+def _forget_after_fork() -> None:
+    # A forked child (a process pool, Ray's workers) inherits the parent's worker handles
+    # but must never talk over the parent's pipes: it starts its own worker on first use.
+    global _CALLS
+    _WORKERS.clear()
+    _CALLS = _SerialThread()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def close_workers() -> None:
     """End every worker of this process (tests; the next call starts a fresh one)."""
     _CALLS.submit(_close_all).result()

@@ -21,6 +21,10 @@ def test_ci_installs_the_local_extra_the_readme_way_and_runs_the_model_tests():
     assert INSTALL_LOCAL in lines
     assert "pip install -e '.[dev]' && pytest -q" in lines  # the README's test command, first
     assert lines.index(INSTALL_LOCAL) < next(i for i, ln in enumerate(lines) if ln.startswith("pytest -m local_model"))
+    # pip's wheel cache ignores CMAKE_ARGS: CI keys its cache on the flags, so it runs the
+    # build the README's command makes, not a wheel an earlier install built otherwise
+    cache = next(i for i, ln in enumerate(lines) if ln.startswith("export PIP_CACHE_DIR="))
+    assert "service.buildflags" in lines[cache] and cache < lines.index(INSTALL_LOCAL)
 
 
 def test_readme_shows_what_buildflags_prints_on_this_projects_machines():

@@ -258,3 +258,24 @@ def test_protocol_is_generic_and_an_unknown_method_leaves_the_worker_up(fake_wor
     with pytest.raises(EngineError, match="no method 'logprobs'"):
         asyncio.run(backend.call("logprobs", {"prompt": "x"}))
     assert backend.worker_pid() == pid
+
+
+def test_a_forked_child_starts_its_own_worker_and_never_uses_the_parents(fake_worker):
+    configure, log = fake_worker
+    backend = configure()
+    asyncio.run(backend.complete(request()))
+    parent_worker = backend.worker_pid()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            asyncio.run(backend.complete(request()))
+            os.write(write, str(backend.worker_pid()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child_worker = int(os.read(read, 64) or b"0")
+    os.waitpid(child, 0)
+    assert child_worker not in (0, parent_worker)
+    assert backend.worker_pid() == parent_worker  # the parent's worker is untouched
+    assert asyncio.run(backend.complete(request())).content == '{"label": "计划"}'
