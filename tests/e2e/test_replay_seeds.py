@@ -28,6 +28,9 @@ CATS = ("achievements", "problems", "plans")
 
 def run_cli(*args: str, stdin: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    # as the recordings were made (fixtures/README.md); module-scoped fixtures run before
+    # the autouse environment fixture, so say it here
+    full_env.setdefault("REPORTSUM_ASSIST_MARGIN", "0.2")
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "service", *args], input=stdin, capture_output=True,
                           env=full_env, cwd=ROOT, timeout=120)
