@@ -35,6 +35,8 @@ def make_settings(fake: FakeOpenAIServer, tmp_path: Path, **overrides: object) -
         "cache": tmp_path / "cache.sqlite3",
         "db": tmp_path / "jobs.sqlite3",
         "quiet": True,
+        # every unit goes to the model, so every request waits on it (latency, queues, errors)
+        "assist_margin": 1.0,
     }
     values.update(overrides)
     return Settings(**values)
@@ -70,7 +72,8 @@ def model_calls(text: str) -> int:
     from service.pipeline import summarize
 
     backend = _CountingBackend()
-    asyncio.run(summarize(text, backend, Settings(backend="openai", no_cache=True)))  # type: ignore[arg-type]
+    settings = Settings(backend="openai", no_cache=True, assist_margin=1.0)  # as make_settings and clean_env
+    asyncio.run(summarize(text, backend, settings))  # type: ignore[arg-type]
     return backend.calls
 
 
