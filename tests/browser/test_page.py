@@ -57,6 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         REPORTSUM_BACKEND="replay", REPORTSUM_API_KEY=TOKEN, REPORTSUM_QUIET="1",
         REPORTSUM_DB=str(tmp / "jobs.sqlite3"), REPORTSUM_CACHE=str(tmp / "cache.sqlite3"),
         REPORTSUM_JOB_POLL_SECONDS="0.1",
+        REPORTSUM_ASSIST_MARGIN="0.2",  # as the recordings were made (fixtures/README.md)
     )
     server = ServerProcess(env, tmp / "server.log").start()
     yield server
