@@ -24,7 +24,7 @@ from service.extract import Usage
 
 
 async def assisted(backend, doc, model, margin, usage):
-    proba = model.predict_proba(doc.feats, doc.units)
+    proba = model.predict_proba(doc.feats)
     base = model.decide(proba)
     todo = assist_targets(proba, margin)
     sentences = doc.structure.sentences

@@ -26,7 +26,7 @@ def run(docs, *, families=FAMILIES, c=train.C, threshold=train.SECOND_THRESHOLD,
     scores = []
     for i, held in enumerate(docs):
         model = train.fit([d for j, d in enumerate(docs) if j != i], c, threshold, families, min_prob=min_prob)
-        decisions = model.decide(model.predict_proba(held.feats, held.units))
+        decisions = model.decide(model.predict_proba(held.feats))
         scores.append(grade(held.text, train.digest_of(held, decisions), held.gold, name=held.name))
     return scores
 

@@ -174,7 +174,7 @@ def features(structure: Structure, units: list[UnitRef] | None = None,
     directive_paras = {s.para for s in structure.sentences if REPORT_PLAN.search(s.text)}
     doc_tense = _doc_tense(structure)
     out = []
-    for i, u in enumerate(units):
+    for u in units:
         f: dict[str, float] = {"bias": 1.0}
         if "cues" in fam:
             _cue_features(u, f)

@@ -87,9 +87,8 @@ class Labeller:
     meta: dict[str, Any] = field(default_factory=dict)
     version: str = ""
 
-    def predict_proba(self, rows: Sequence[dict[str, float]], units: Sequence[Any] | None = None) -> np.ndarray:
-        """P(label) per unit, columns in ``labels`` order (``units`` is accepted for callers
-        that pass them; the features already describe each unit's context)."""
+    def predict_proba(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
+        """P(label) per unit (rows from ``features.features``), columns in ``labels`` order."""
         if not rows:
             return np.zeros((0, len(self.labels)))
         return self.stage1.predict_proba(rows)

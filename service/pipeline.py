@@ -118,7 +118,7 @@ async def summarize(
     structure = segment(text, cleaned.blocks)
     chunks = chunk(structure.sentences, settings.chunk_tokens)
     units = units_of(structure)
-    proba = labeller.predict_proba(features(structure, units), units)
+    proba = labeller.predict_proba(features(structure, units))
 
     sem = limiter or asyncio.Semaphore(settings.concurrency)
     usage, warnings = Usage(), []

@@ -154,7 +154,7 @@ def cross_validate(docs: Sequence[Doc], c: float = C, second_threshold: float = 
     scores = []
     for i, held in enumerate(docs):
         model = fit([d for j, d in enumerate(docs) if j != i], c, second_threshold, families)
-        decisions = model.decide(model.predict_proba(held.feats, held.units))
+        decisions = model.decide(model.predict_proba(held.feats))
         scores.append(grade(held.text, digest_of(held, decisions), held.gold, name=held.name))
     return scores
 

@@ -46,7 +46,7 @@ def test_switching_a_family_off_removes_its_features():
 def test_shipped_labeller_reads_document_structure():
     structure, units = _units(REVIEW_AND_PLAN)
     model = labeller.shipped()
-    decisions = model.decide(model.predict_proba(features(structure, units), units))
+    decisions = model.decide(model.predict_proba(features(structure, units)))
     got = {u.text: d for u, d in zip(units, decisions)}
     assert "achievements" in next(d for t, d in got.items() if "新建村卫生室" in t)
     assert "problems" in next(d for t, d in got.items() if "数量不足" in t)
@@ -83,7 +83,7 @@ def test_file_roundtrip_keeps_predictions(tmp_path):
     again = labeller.load(path)
     structure, units = _units(REVIEW_AND_PLAN)
     rows = features(structure, units)
-    assert np.allclose(again.predict_proba(rows, units), model.predict_proba(rows, units), atol=1e-6)
+    assert np.allclose(again.predict_proba(rows), model.predict_proba(rows), atol=1e-6)
 
 
 def test_another_format_version_is_refused():
