@@ -4,8 +4,8 @@
     python bench/labeller_cv.py --ablation      # plus: without macro-structure, cues, section, stacking
     python bench/labeller_cv.py --sweep         # C and second-category threshold
 
-Each document is labelled by a model trained on all the others, then scored by ``service.evaluate.grade`` - the same scorer as ``reportsum
-eval``. The ceiling column labels the same units with the gold (a perfect labeller).
+Each document is labelled by a model trained on all the others, then scored by
+``service.evaluate.grade`` - the same scorer as ``reportsum eval``. The ceiling column labels the same units with the gold (a perfect labeller).
 """
 
 from __future__ import annotations
