@@ -351,7 +351,7 @@ class _Batch:
                 "backend": self.backend.name,
                 "model": self.backend.model,
                 "prompt_version": digest.meta.prompt_version,
-                "options": digest_options(self.settings),
+                "options": digest_options(self.settings, self.backend.name),
             }
             del text
             await asyncio.to_thread(self._write_outputs, rel, obj)

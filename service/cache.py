@@ -61,7 +61,7 @@ def digest_key(text: str, *, model: str, backend: str, prompt_version: str, opti
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def digest_options(settings: Settings) -> dict[str, Any]:
+def digest_options(settings: Settings, backend_name: str = "") -> dict[str, Any]:
     """The settings (besides model, backend and prompt version) that change a digest."""
     from service import __version__
 
@@ -69,7 +69,8 @@ def digest_options(settings: Settings) -> dict[str, Any]:
 
     # the labeller's parameters decide labels as much as the prompt does
     return {"chunk_tokens": settings.chunk_tokens, "pipeline": __version__,
-            "labeller": load(settings.labeller).version, "assist_margin": settings.assist_margin}  # None: by backend
+            "labeller": load(settings.labeller).version, "assist_margin": settings.assist_margin,  # None: by backend
+            "strategy": settings.resolved_strategy(backend_name)}
 
 
 def prompt_version() -> str:
@@ -85,7 +86,7 @@ def key_for(text: str, backend: Backend, settings: Settings) -> str:
         model=backend.model,
         backend=backend.name,
         prompt_version=prompt_version(),
-        options=digest_options(settings),
+        options=digest_options(settings, backend.name),
     )
 
 

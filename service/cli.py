@@ -29,6 +29,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recordings", type=Path, help="recordings directory (REPORTSUM_RECORDINGS)")
     p.add_argument("--no-cache", action="store_true", default=None, help="bypass the digest cache")
     p.add_argument("--quiet", "-q", action="store_true", default=None, help="no progress on stderr")
+    p.add_argument("--strategy", choices=["auto", "learned", "context"],
+                   help="context: the model reads each chunk and labels and summarizes every unit (default for "
+                        "an endpoint); learned: the learned labeller decides (default for the embedded model)")
     p.add_argument("--labeller", type=Path, help="labeller parameter file (default: the shipped one; REPORTSUM_LABELLER)")
     p.add_argument("--assist-margin", type=float, dest="assist_margin",
                    help="ask the model about units whose top two label probabilities are closer than this (0: never)")
@@ -76,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     keys = ("backend", "model", "openai_base_url", "structured_mode", "timeout", "concurrency", "chunk_tokens",
-            "record", "recordings", "no_cache", "quiet", "labeller", "assist_margin")
+            "record", "recordings", "no_cache", "quiet", "labeller", "assist_margin", "strategy")
     flags = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     return Settings(**flags)
 

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BackendName = Literal["auto", "openai", "local", "replay"]
 StructuredMode = Literal["auto", "json_schema", "json_object", "none"]
+StrategyName = Literal["auto", "learned", "context"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOCAL_MODEL_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m"
@@ -43,6 +44,12 @@ class Settings(BaseSettings):
     concurrency: int = 4  # in-flight model calls for one article (or, in batch, in total)
 
     chunk_tokens: int = 1200  # tiktoken budget of one chunk's text
+
+    # How labels and summaries are made. "learned": the learned labeller decides, the model
+    # is asked only about near ties (assist_margin). "context": the model reads every chunk
+    # in its section context, labels and summarizes every unit, and writes the overview.
+    # auto: context for an endpoint, learned for the embedded model (a 1.5B reads poorly).
+    strategy: StrategyName = "auto"
 
     # Embedded model.
     local_model: Path | None = None
@@ -78,6 +85,11 @@ class Settings(BaseSettings):
         if self.assist_margin is not None:
             return self.assist_margin
         return 0.3 if backend_name == "openai" else 0.0
+
+    def resolved_strategy(self, backend_name: str) -> Literal["learned", "context"]:
+        if self.strategy != "auto":
+            return self.strategy
+        return "context" if backend_name == "openai" else "learned"
 
     def resolved_backend(self) -> Literal["openai", "local", "replay"]:
         """``auto`` means: an endpoint is configured -> openai, otherwise the embedded model."""

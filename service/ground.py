@@ -33,8 +33,11 @@ def numbers_in(text: str) -> list[str]:
 
 
 def summary_is_faithful(summary: str, evidence: str) -> bool:
-    """A number in a summary that is not in its evidence is a defect."""
-    return all(n in evidence for n in numbers_in(summary))
+    """A number in a summary that is not in its evidence is a defect, and so is a figure
+    whose unit or wording changed ("3万余人次" summarized as "3万人次")."""
+    squashed = re.sub(r"\s+", "", evidence)
+    return (all(n in evidence for n in numbers_in(summary))
+            and all(re.sub(r"\s+", "", f) in squashed for f in figures(summary)))
 
 
 def _squash(text: str) -> tuple[str, list[int]]:

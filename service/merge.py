@@ -57,12 +57,3 @@ def doc_info(text: str, kept_text: str, title: str | None) -> DocInfo:
         period=period.group(1) if period else None,
         chars=len(text),
     )
-
-
-def overview(doc: DocInfo, items: dict[str, list[Item]]) -> str:
-    who = doc.organization or doc.region or "报告"
-    when = f"{doc.period}" if doc.period else ""
-    counts = f"成绩{len(items['achievements'])}项、问题{len(items['problems'])}项、计划{len(items['plans'])}项"
-    lead = f"{who}{when}工作报告摘要:{counts}。"
-    first = [items[c][0].summary for c in CATEGORIES if items[c]]
-    return lead + (f"要点如:{first[0]}" if first else "")

@@ -39,9 +39,12 @@ class Excluded(BaseModel):
 class Meta(BaseModel):
     backend: str
     model: str
+    # "learned" (labeller, model for near ties) or "context" (model reads every chunk)
+    strategy: str = "learned"
     prompt_version: str
     labeller: str = ""  # version (hash) of the learned labeller's parameter file
     chunks: int = 0
+    failed_chunks: int = 0  # chunk calls that failed for good (their units: the labeller's labels)
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0

@@ -1,11 +1,15 @@
-"""summarize(text) -> Digest: clean, segment, describe units, label (learned), ground, merge.
+"""summarize(text) -> Digest: clean, segment, describe units, label, ground, merge, overview.
 
-Labels come from the learned labeller (``service.labeller``, parameters in
-``service/data/labeller.json``); the model is asked only about units the labeller is unsure
-of, as far as ``settings.assist_margin_for(backend)`` says. The only I/O here is that model call,
-through the injected backend. Every item is a unit cut from the input itself, so
-``evidence == text[span]`` holds by construction and no figure can be invented: the model
-only chooses labels, it never writes evidence.
+Two strategies (``settings.resolved_strategy``):
+- ``learned``: the learned labeller (``service.labeller``, parameters in
+  ``service/data/labeller.json``) decides; the model is asked only about units the labeller
+  is unsure of, as far as ``settings.assist_margin_for(backend)`` says.
+- ``context`` (``service.context``): the model reads every chunk in its section context,
+  labels and summarizes every unit, then writes the overview (``service.overview``); what
+  it fails to decide falls back to the labeller, counted in ``meta.warnings``.
+The only I/O is the model calls, through the injected backend. Every item is a unit cut
+from the input itself, so ``evidence == text[span]`` holds by construction; a model
+summary whose figures are not in its evidence is replaced by the evidence.
 """
 
 from __future__ import annotations
@@ -17,19 +21,21 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from service import context
 from service import labeller as labeller_module
+from service import overview as overview_module
 from service.backends.base import Backend, LLMRequest
 from service.chunk import chunk
 from service.clean import clean
 from service.config import Settings
 from service.errors import InputError, InvalidOutput, TruncatedOutput
 from service.extract import Usage, ask, schema_of
+from service.features import UnitRef, features, units_of
 from service.ground import figures, summarize_evidence, summary_is_faithful
-from service.merge import dedupe, doc_info, overview
+from service.labeller import Labeller
+from service.merge import dedupe, doc_info
 from service.models import CATEGORIES, Digest, Item, Meta
 from service.prompts import load
-from service.features import UnitRef, features, units_of
-from service.labeller import Labeller
 from service.segment import Sentence, segment
 
 Progress = Callable[[int, int], None]
@@ -116,31 +122,114 @@ async def summarize(
         raise InputError("no report text left after removing page chrome and captions", source)
     labeller = labeller or labeller_for(settings)
     structure = segment(text, cleaned.blocks)
-    chunks = chunk(structure.sentences, settings.chunk_tokens)
     units = units_of(structure)
     proba = labeller.predict_proba(features(structure, units))
-
     sem = limiter or asyncio.Semaphore(settings.concurrency)
     usage, warnings = Usage(), []
-    # the model reads only what the labeller leaves open (settings.assist_margin; 0 = never)
+    doc = doc_info(text, "\n".join(b.text for b in cleaned.blocks), cleaned.title)
+    strategy = settings.resolved_strategy(backend.name)
+
+    if strategy == "context":
+        wins = context.windows(structure, units, settings.chunk_tokens)
+        ticker = _ticker(progress, len(wins) + 1)
+        reading = await context.read_windows(backend, text, units, wins, source=source, sem=sem, progress=ticker)
+        usage += reading.usage
+        _raise_if_nothing_read(reading, wins)
+        items, dropped = assemble_read(text, units, labeller.decide(proba), reading, warnings)
+        summary_text = await overview_module.written(backend, doc, items, source, usage, warnings)
+        ticker()
+        n_chunks, failed = len(wins), len(reading.failed_windows)
+        versions = [load("context").version, load("overview").version]
+    else:
+        n_chunks = len(chunk(structure.sentences, settings.chunk_tokens))
+        await _assist(backend, settings, structure, units, proba, labeller, source, progress, sem, usage, warnings)
+        items, dropped = assemble(text, units, labeller.decide(proba), warnings)
+        summary_text, failed = overview_module.plain(doc, items), 0
+        versions = [load("classify").version]
+    if dropped:
+        warnings.append(f"{dropped} repeated item(s) collapsed")
+    return Digest(
+        doc=doc,
+        overview=summary_text,
+        achievements=items["achievements"],
+        problems=items["problems"],
+        plans=items["plans"],
+        excluded=cleaned.excluded,
+        meta=Meta(
+            backend=backend.name,
+            model=backend.model,
+            strategy=strategy,
+            prompt_version="+".join([*versions, labeller.version]),
+            labeller=labeller.version,
+            chunks=n_chunks,
+            failed_chunks=failed,
+            llm_calls=usage.llm_calls,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            seconds=round(time.perf_counter() - started, 3),
+            warnings=warnings,
+        ),
+    )
+
+
+def _ticker(progress: Progress | None, total: int) -> Callable[[], None]:
+    done = 0
+    if progress:
+        progress(0, total)
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total)
+
+    return tick
+
+
+def _raise_if_nothing_read(reading: context.Reading, wins: list[context.Window]) -> None:
+    """Every chunk failed on the transport (endpoint down, key refused): that is an error to
+    report and retry, not a digest to hand out made by the fallback alone."""
+    if wins and reading.errors and len(reading.failed_windows) == len(wins) and not reading.verdicts:
+        raise reading.errors[0]
+
+
+def assemble_read(text: str, units, decisions, reading: context.Reading,
+                  warnings: list[str]) -> tuple[dict[str, list[Item]], int]:
+    """Items from the model's verdicts; units it did not decide take the labeller's decision."""
+    items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
+    for i, (unit, fallback) in enumerate(zip(units, decisions)):
+        v = reading.verdicts.get(i)
+        cats, summary = (v.categories, v.summary) if v is not None else (fallback, None)
+        for cat in cats:
+            item = _item(text, unit.start, unit.end, warnings)
+            items[cat].append(item.model_copy(update={"summary": summary}) if summary else item)
+    for message in reading.failed_windows:
+        warnings.append(f"chunk failed for good, its units labelled by the learned labeller: {message}")
+    if reading.failed_units:
+        warnings.append(f"{reading.failed_units} unit(s) not decided by the model: labelled by the learned labeller")
+    if reading.rejected_summaries:
+        warnings.append(f"{reading.rejected_summaries} summary(ies) replaced by their evidence: "
+                        "a figure was not in the evidence")
+    return dedupe(items)
+
+
+async def _assist(backend, settings, structure, units, proba, labeller, source, progress, sem, usage,
+                  warnings) -> None:
+    """The learned strategy: the model breaks the labeller's near ties (settings.assist_margin)."""
+    chunks = chunk(structure.sentences, settings.chunk_tokens)
     todo = assist_targets(proba, settings.assist_margin_for(backend.name))
     sentence_of = {i: _sentence_of(units[i], structure.sentences) for i in todo}
     chunk_of = {s.index: c.index for c in chunks for s in c.sentences}
-    done = 0
+    tick = _ticker(progress, len(todo))
 
     async def one(i: int) -> tuple[int, str | None]:
-        nonlocal done
         s = sentence_of[i]
         previous = structure.sentences[s.index - 1].text if s.index else None
-        context = f"article {source or '<text>'} chunk {chunk_of.get(s.index, 0)} sentence {s.index}"
-        label = await _label_with_model(backend, s, previous, context, sem, usage, warnings)
-        done += 1
-        if progress:
-            progress(done, len(todo))
+        context_ = f"article {source or '<text>'} chunk {chunk_of.get(s.index, 0)} sentence {s.index}"
+        label = await _label_with_model(backend, s, previous, context_, sem, usage, warnings)
+        tick()
         return i, label
 
-    if progress:
-        progress(0, len(todo))
     # A TaskGroup cancels the remaining calls as soon as one fails for good, so an article
     # that cannot finish stops holding model slots (gather would let them all run on).
     try:
@@ -151,31 +240,6 @@ async def summarize(
     for t in tasks:
         i, label = t.result()
         proba[i] = combine(proba[i], label, labeller.labels)
-
-    items, dropped = assemble(text, units, labeller.decide(proba), warnings)
-    if dropped:
-        warnings.append(f"{dropped} repeated item(s) collapsed")
-    doc = doc_info(text, "\n".join(b.text for b in cleaned.blocks), cleaned.title)
-    return Digest(
-        doc=doc,
-        overview=overview(doc, items),
-        achievements=items["achievements"],
-        problems=items["problems"],
-        plans=items["plans"],
-        excluded=cleaned.excluded,
-        meta=Meta(
-            backend=backend.name,
-            model=backend.model,
-            prompt_version=f"{load('classify').version}+{labeller.version}",
-            labeller=labeller.version,
-            chunks=len(chunks),
-            llm_calls=usage.llm_calls,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            seconds=round(time.perf_counter() - started, 3),
-            warnings=warnings,
-        ),
-    )
 
 
 def labeller_for(settings: Settings) -> Labeller:
@@ -211,4 +275,4 @@ def _item(text: str, start: int, end: int, warnings: list[str]) -> Item:
     return Item(summary=summary, evidence=evidence, span=(start, end), figures=figures(evidence))
 
 
-__all__ = ["summarize", "label_request", "LabelReply", "assemble", "labeller_for"]
+__all__ = ["LabelReply", "assemble", "label_request", "labeller_for", "summarize"]

@@ -43,9 +43,12 @@ def load(name: str, directory: Path = PROMPTS_DIR) -> Prompt:
     return Prompt(name=name, version=f"{declared}+{digest}", text=body.strip())
 
 
+PROMPT_NAMES = ("classify", "context", "overview")
+
+
 def prompt_version() -> str:
-    """The version of the whole prompt set, as reported in ``meta.prompt_version``."""
-    return load("classify").version
+    """The version of the whole prompt set (part of the digest cache key)."""
+    return "+".join(load(name).version for name in PROMPT_NAMES)
 
 
 PROMPT_VERSION = prompt_version()

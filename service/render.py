@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 
 from service.models import Digest
 
 _TITLES = {"achievements": "成绩", "problems": "问题", "plans": "下一步计划"}
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\s。！？,，;；:：、]+", "", text)
+
+
+def restates(summary: str, evidence: str) -> bool:
+    """Is the summary the evidence itself, tidied (the learned strategy's summaries)?"""
+    s, e = _squash(summary), _squash(evidence)
+    return s in e and len(e) - len(s) <= 3
 
 
 def to_json(digest: Digest) -> str:
@@ -27,8 +38,12 @@ def to_markdown(digest: Digest | dict) -> str:
         lines.append("")
         for it in items:
             figs = f" 〔{'、'.join(it.figures)}〕" if it.figures else ""
-            lines.append(f"- {it.summary}{figs}")
-            lines.append(f"  > {' '.join(it.evidence.split())}  (字符 {it.span[0]}–{it.span[1]})")
+            quote = f"> {' '.join(it.evidence.split())}  (字符 {it.span[0]}–{it.span[1]})"
+            if restates(it.summary, it.evidence):  # the quote alone: no claim shown twice
+                lines.append(f"- {quote}{figs}")
+            else:
+                lines.append(f"- {it.summary}{figs}")
+                lines.append(f"  {quote}")
         lines.append("")
     if d.excluded:
         lines.append(f"_未纳入摘要的内容:{len(d.excluded)} 处(" +

@@ -31,4 +31,7 @@ def clean_environ(monkeypatch, tmp_path_factory):
     # the model path (replay, retries, crashes, batch, API jobs) need it asked, as
     # `--assist-margin 0.2` asks it: about the units the labeller is least sure of.
     monkeypatch.setenv("REPORTSUM_ASSIST_MARGIN", "0.2")
+    # The plumbing tests (API, batch, retries) count the learned strategy's calls, whatever
+    # the backend; tests of the context strategy (an endpoint's default) ask for it by name.
+    monkeypatch.setenv("REPORTSUM_STRATEGY", "learned")
     yield

@@ -211,13 +211,15 @@ function render(digest, text) {
     const items = digest[cat] || [];
     $(`#count-${cat}`).textContent = `(${items.length})`;
     items.forEach((item, index) => {
-      const summary = el("span", { class: "summary" });
-      appendWithFigures(summary, item.summary, item.figures);
+      // a summary that only restates its evidence is not shown: the quote says it once
+      const quoteOnly = restates(item.summary, item.evidence);
+      const summary = el("span", { class: quoteOnly ? "summary quote" : "summary" });
+      appendWithFigures(summary, quoteOnly ? `“${item.evidence}”` : item.summary, item.figures);
       const button = el("button", { type: "button", class: "item", "data-category": cat, "data-index": String(index) }, summary);
       if (item.figures && item.figures.length) {
         button.append(el("span", { class: "chips", title: "figures, verbatim" }, ...item.figures.map((f) => el("span", { class: "chip fig" }, f))));
       }
-      button.append(el("span", { class: "evidence" }, `“${item.evidence}”`));
+      if (!quoteOnly) button.append(el("span", { class: "evidence" }, `“${item.evidence}”`));
       button.addEventListener("click", () => select(cat, index, button));
       list.append(el("li", {}, button));
     });
@@ -230,6 +232,13 @@ function render(digest, text) {
   $("#run-meta").textContent = `${m.backend} · ${m.model} · prompts ${m.prompt_version} · ${m.llm_calls} model calls · ${Number(m.seconds || 0).toFixed(1)} s`;
   $("#result").hidden = false;
   renderSource(null);
+}
+
+// Same rule as service/render.py restates(): the summary is the evidence, tidied.
+function restates(summary, evidence) {
+  const squash = (t) => (t || "").replace(/[\s。！？,，;；:：、]+/gu, "");
+  const s = squash(summary), e = squash(evidence);
+  return e.includes(s) && e.length - s.length <= 3;
 }
 
 // Source text with excluded spans greyed and, when an item is selected, its evidence

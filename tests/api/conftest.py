@@ -37,6 +37,7 @@ def make_settings(fake: FakeOpenAIServer, tmp_path: Path, **overrides: object) -
         "quiet": True,
         # every unit goes to the model, so every request waits on it (latency, queues, errors)
         "assist_margin": 1.0,
+        "strategy": "learned",
     }
     values.update(overrides)
     return Settings(**values)
@@ -72,7 +73,8 @@ def model_calls(text: str) -> int:
     from service.pipeline import summarize
 
     backend = _CountingBackend()
-    settings = Settings(backend="openai", no_cache=True, assist_margin=1.0)  # as make_settings and clean_env
+    settings = Settings(backend="openai", no_cache=True, assist_margin=1.0,
+                        strategy="learned")  # as make_settings and clean_env
     asyncio.run(summarize(text, backend, settings))  # type: ignore[arg-type]
     return backend.calls
 

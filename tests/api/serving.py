@@ -35,6 +35,7 @@ def clean_env(**settings: str) -> dict[str, str]:
         if not k.startswith(("OPENAI_", "REPORTSUM_")) and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")
     }
     env["NO_PROXY"] = "127.0.0.1,localhost"
+    env["REPORTSUM_STRATEGY"] = "learned"
     env["REPORTSUM_ASSIST_MARGIN"] = "1.0"  # every unit goes to the model (see conftest.make_settings)
     env["PYTHONPATH"] = str(PROJECT_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(settings)

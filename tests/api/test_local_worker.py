@@ -37,7 +37,7 @@ def local_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv(FAKE_ENV, f"echo;delay=1.5;log={log}")  # inherited by the worker
     settings = Settings(backend="local", local_model=model, cache=tmp_path / "c.sqlite3",
                         db=tmp_path / "jobs.sqlite3", timeout=30.0, quiet=True,
-                        assist_margin=1.0)  # every unit goes to the model, as tests.api.conftest.model_calls counts
+                        assist_margin=1.0, strategy="learned")  # every unit goes to the model, as tests.api.conftest.model_calls counts
     with thread_server(create_app(settings, job_settings=FAST_JOBS)) as base:
         yield base, log
     local.close_workers()

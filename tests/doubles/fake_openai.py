@@ -17,6 +17,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,6 +35,8 @@ class Behaviour:
     headers: dict[str, str] = field(default_factory=dict)
     error: str = "scripted failure"
     hang: float = 0.0  # seconds to sit on the request before answering (past the client's timeout)
+    # computes the reply text from the request body (e.g. tests.doubles.context_replies)
+    respond: Callable[[dict[str, Any]], str] | None = None
 
 
 def ok(content: str | None = None) -> Behaviour:
@@ -51,6 +54,10 @@ def status(code: int, retry_after: str | None = None, error: str = "scripted fai
 
 def hang(seconds: float = 5.0) -> Behaviour:
     return Behaviour(hang=seconds)
+
+
+def answer(respond: Callable[[dict[str, Any]], str], finish_reason: str = "stop") -> Behaviour:
+    return Behaviour(respond=respond, finish_reason=finish_reason)
 
 
 def malformed() -> Behaviour:
@@ -78,8 +85,10 @@ class Received:
 
 class FakeOpenAIServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
-                 fail_rate: float = 0.0, seed: int | None = 0) -> None:
+                 fail_rate: float = 0.0, seed: int | None = 0,
+                 responder: Callable[[dict[str, Any]], str] | None = None) -> None:
         self.latency = latency
+        self.responder = responder  # answers when the script is empty (default: a minimal instance)
         self.fail_rate = fail_rate
         self.requests: list[Received] = []
         self.rejected_dialects: dict[str, str] = {}  # "json_schema"/"json_object_schema" -> REJECTIONS key
@@ -137,7 +146,7 @@ class FakeOpenAIServer:
                 return self._queue.pop(0)
             if self.fail_rate and self._random.random() < self.fail_rate:
                 return self._random.choice([status(503), status(429, retry_after="0.2")])
-        return ok()
+        return answer(self.responder) if self.responder else ok()
 
     def _rejection(self, body: dict[str, Any]) -> Behaviour | None:
         fmt = body.get("response_format") or {}
@@ -180,6 +189,8 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 error = {"error": {"message": behaviour.error, "type": "fake", "code": behaviour.status}}
                 return self._send(behaviour.status, error, behaviour.headers)
             content = behaviour.content
+            if behaviour.respond is not None:
+                content = behaviour.respond(body)
             if content is None:
                 content = json.dumps(minimal_instance(requested_schema(body)), ensure_ascii=False)
             self._send(200, completion(body, content, behaviour.finish_reason), behaviour.headers)

@@ -74,6 +74,7 @@ def settings_for(server: FakeOpenAIServer, tmp_path: Path, **overrides) -> Setti
         backend="openai", openai_base_url=server.base_url, openai_api_key="test-key", model="fake-model",
         concurrency=4, timeout=5.0, max_retries=2, cache=tmp_path / "cache" / "digests.sqlite3", quiet=True,
         assist_margin=1.0,  # every unit goes to the model: each article costs calls whatever the labeller says
+        strategy="learned",  # one call per unit asked: the counts these tests check
     )
     values.update(overrides)
     return Settings(**values)
@@ -256,7 +257,8 @@ from pathlib import Path
 from service.batch import run_batch
 from service.config import Settings
 s = Settings(backend="openai", openai_base_url=sys.argv[3], openai_api_key="k", model="fake-model",
-             concurrency=2, no_cache=True, quiet=False, assist_margin=1.0)
+             concurrency=2, no_cache=True, quiet=False, assist_margin=1.0,
+             strategy="learned")
 print("started", flush=True)
 sys.exit(run_batch(Path(sys.argv[1]), Path(sys.argv[2]), s, formats={"json"}, shard=None, show_progress=True))
 """

@@ -35,6 +35,7 @@ def test_worker_crash_fails_one_article_and_the_batch_goes_on(tmp_path: Path) ->
         REPORTSUM_CACHE=str(tmp_path / "cache.sqlite3"),
         # every unit goes to the model, as tests.api.conftest.model_calls chose the texts
         REPORTSUM_ASSIST_MARGIN="1.0",
+        REPORTSUM_STRATEGY="learned",
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "batch", str(src), "-o", str(out), "--backend", "local",

@@ -1,0 +1,131 @@
+"""The overview: 3-5 sentences a busy reader can use.
+
+``written`` asks the model once, from the collected items, and checks every figure in its
+answer against the evidence of the items it was shown; a wrong figure gets one repair
+round, then the deterministic overview stands (and a warning says so). ``plain`` is that
+deterministic overview: the leading items of each category, never a bare count.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, Field
+
+from service.backends.base import Backend, LLMRequest
+from service.errors import BackendError
+from service.extract import Usage, ask, repair_request, schema_of
+from service.ground import figures, numbers_in
+from service.models import CATEGORIES, DocInfo, Item
+from service.prompts import load
+
+_HEADS = {"achievements": "主要成绩", "problems": "主要问题", "plans": "下一步"}
+ITEMS_SHOWN = 12  # per category: enough for the main points, bounded for any context window
+PLAIN_ITEMS = 2
+PLAIN_CHARS = 60
+
+
+class OverviewReply(BaseModel):
+    overview: str = Field(description="3-5 Chinese sentences: main results with figures, main problems, main plans")
+
+
+# ---------------------------------------------------------------- deterministic
+
+
+def plain(doc: DocInfo, items: dict[str, list[Item]]) -> str:
+    """Who and when, then the leading items of each category (results with figures first)."""
+    who = doc.organization or doc.region or ""
+    lead = f"{who}{doc.period or ''}" if who or doc.period else ""
+    parts = []
+    for cat in CATEGORIES:
+        chosen = _leading(items[cat], prefer_figures=cat == "achievements")
+        if chosen:
+            parts.append(f"{_HEADS[cat]}:" + ";".join(_clip(it.summary) for it in chosen) + "。")
+    if not parts:
+        return f"{lead}:未识别出成绩、问题或计划。" if lead else "未识别出成绩、问题或计划。"
+    return (f"{lead}。" if lead else "") + "".join(parts)
+
+
+def _leading(items: list[Item], prefer_figures: bool) -> list[Item]:
+    if prefer_figures:
+        with_figures = [it for it in items if it.figures]
+        if len(with_figures) >= PLAIN_ITEMS:
+            return with_figures[:PLAIN_ITEMS]
+    return items[:PLAIN_ITEMS]
+
+
+def _clip(summary: str) -> str:
+    """At most ~PLAIN_CHARS, cut only after a clause mark, so no figure is ever cut."""
+    s = summary.rstrip("。！？;；,，")
+    if len(s) <= PLAIN_CHARS:
+        return s
+    cut = max(s.rfind(p, 0, PLAIN_CHARS) for p in ",，;；、")
+    return s[:cut] if cut > 8 else s
+
+
+# ---------------------------------------------------------------- model-written
+
+
+def request(doc: DocInfo, items: dict[str, list[Item]], context: str) -> LLMRequest:
+    prompt = load("overview")
+    head = "、".join(v for v in (doc.title, doc.organization, doc.period) if v) or "(未知)"
+    lines = [f"报告:{head}"]
+    for cat in CATEGORIES:
+        shown = items[cat][:ITEMS_SHOWN]
+        lines.append(f"{_HEADS[cat]}(共 {len(items[cat])} 项,列出 {len(shown)} 项):")
+        lines += [f"- {it.summary}" for it in shown] or ["- (无)"]
+    return LLMRequest(
+        messages=[{"role": "system", "content": prompt.text},
+                  {"role": "user", "content": "\n".join(lines) + "\n请写概述,只输出 JSON。"}],
+        json_schema=schema_of(OverviewReply),
+        schema_name="overview",
+        max_tokens=600,
+        temperature=0.0,
+        prompt_version=prompt.version,
+        context=context,
+    )
+
+
+def unsupported(overview: str, items: dict[str, list[Item]]) -> list[str]:
+    """Figures in the overview that no item shown to the model carries in its evidence."""
+    evidence = [_squash(it.evidence) for c in CATEGORIES for it in items[c][:ITEMS_SHOWN]]
+    bad = []
+    for fig in [*figures(overview), *numbers_in(overview)]:
+        f = _squash(fig)
+        if f and not any(f in e for e in evidence) and fig not in bad:
+            bad.append(fig)
+    return bad
+
+
+async def written(backend: Backend, doc: DocInfo, items: dict[str, list[Item]], source: str | None,
+                  usage: Usage, warnings: list[str]) -> str:
+    """The model's overview if every figure in it is grounded (one repair round), else ``plain``."""
+    if not any(items[c] for c in CATEGORIES):
+        return plain(doc, items)
+    req = request(doc, items, f"article {source or '<text>'} overview")
+    try:
+        reply, used = await ask(backend, req, OverviewReply)
+        usage += used
+        bad = unsupported(reply.overview, items)
+        if bad:
+            note = f"这些数字不在所列条目的原文中:{'、'.join(bad)}。只使用条目中原样出现的数字,重写概述。"
+            fixed, used = await ask(backend, repair_request(req, reply.model_dump_json(), note), OverviewReply)
+            usage += used
+            reply, bad = fixed, unsupported(fixed.overview, items)
+    except BackendError as err:
+        usage += getattr(err, "usage", Usage())
+        warnings.append(f"overview: model call failed ({err.__class__.__name__}); the deterministic overview stands")
+        return plain(doc, items)
+    text = re.sub(r"\s+", "", reply.overview)
+    if bad or not text:
+        why = f"figures not in the evidence: {'、'.join(bad)}" if bad else "empty"
+        warnings.append(f"overview: the model's overview was rejected ({why}); the deterministic overview stands")
+        return plain(doc, items)
+    return text
+
+
+def _squash(s: str) -> str:
+    return re.sub(r"\s+", "", s)
+
+
+__all__ = ["OverviewReply", "plain", "request", "unsupported", "written"]
