@@ -70,8 +70,8 @@ def main() -> None:
     if args.sweep:
         print("\nsweep")
         for c in (0.3, 1.0, 3.0):
-            for th in (0.3, 0.4, 1.0):
-                for mp in (0.0, 0.45, 0.55):
+            for th in (0.3, 0.35, 0.4, 1.0):
+                for mp in (0.0, 0.4, 0.45, 0.55):
                     print(f"  C={c:<4} second>={th:<4} min_prob={mp:<5} {rp(run(docs, c=c, threshold=th, min_prob=mp))}")
 
 

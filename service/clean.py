@@ -28,6 +28,7 @@ class Block:
     end: int
     text: str
     gap_before: int = 1  # newlines between the previous block and this one
+    title: bool = False  # part of the title block above the report: a heading, never a claim
 
 
 @dataclass
@@ -270,8 +271,46 @@ def _slogan_run(blocks: list[Block], i: int) -> int:
     return j - i if j - i >= 3 else 0
 
 
+# A news story's dateline and byline opening its first paragraph: "本报讯(记者 张三)",
+# "赤壁网消息(记者 王红云 实习生 徐纯)", "新华社北京3月5日电(记者 李四)". The paragraph after it is the story.
+_DATELINE = re.compile(
+    r"^(?:(?:本报|本刊|本台|本网)讯|[\u4e00-\u9fff]{1,10}(?:社|网|报|台)[\u4e00-\u9fff]{0,6}\d{1,2}月\d{1,2}日电|"
+    r"[\u4e00-\u9fff]{1,12}(?:消息|讯))"
+    r"\s*(?:[(（][^()（）]{0,60}?(?:记者|通讯员|实习生|特约)[^()（）]{0,60}[)）])?[\s:：]*"
+)
+
+
+def _dateline(text: str) -> int:
+    """Length of the dateline and byline that open a news story's first paragraph (0: none).
+    "…消息"/"…讯" counts only with a byline in brackets; "本报讯" and "…日电" stand alone."""
+    m = _DATELINE.match(text)
+    if not m or m.end() >= len(text):
+        return 0
+    head = m.group(0)
+    if not re.search(r"[)）]\s*[:：]?\s*$", head) and not re.match(r"(本报|本刊|本台|本网)讯|.*日电", head):
+        return 0
+    return m.end()
+
+
+_SENTENCE_PUNCT = re.compile(r"[。！？；!?;]")
+TITLE_BLOCK = "title block above the report (headline, source and date lines): a heading, not summarised"
+
+
+def _title_block(blocks: list[Block]) -> int:
+    """How many blocks at the top form the title block: headline, source and date lines,
+    the lines of a poster or banner, none of them a sentence. It ends at the first block
+    that is one (the body), that ends on a colon (an addressee or a speaker: "各区、县卫生局:",
+    "新闻发言人XX:"), or that is an enumerated section heading. A page without a body has none."""
+    for i, b in enumerate(blocks):
+        t = b.text
+        if _SENTENCE_PUNCT.search(t) or _speaker(t) or HEADING_RE.match(t) or len(t) > 80:
+            return i
+    return 0
+
+
 def clean(raw: str) -> Cleaned:
     blocks, others = _split(raw)
+    n_head = _title_block(blocks)
     kept: list[Block] = []
     excluded: list[Excluded] = [Excluded(span=span, reason="another story on the same page") for span in others]
     seen_text = ""  # normalised kept text, to spot repeated paragraphs
@@ -283,6 +322,9 @@ def clean(raw: str) -> Cleaned:
         prev = kept[-1] if kept else None
         nxt = blocks[i + 1] if i + 1 < len(blocks) else None
         reason = None
+        if not main_started and (cut := _dateline(b.text)):
+            excluded.append(Excluded(span=(b.start, b.start + cut), reason="news dateline and byline"))
+            b = Block(b.start + cut, b.end, b.text[cut:], b.gap_before)
         if run := _slogan_run(blocks, i):
             excluded.append(Excluded(span=(b.start, blocks[i + run - 1].end), reason="slogan"))
             i += run
@@ -305,8 +347,21 @@ def clean(raw: str) -> Cleaned:
             reason = "photo caption"
         elif len(_norm(b.text)) >= 12 and _norm(b.text) in seen_text:
             reason = "duplicate paragraph"
+            k = _renumbered_copy(kept, b)
+            if k is not None:
+                # the same item under a new number ("二是X" … "三是X"): the list was renumbered
+                # and the stale copy left behind; the later, renumbered one is kept
+                old = kept.pop(k)
+                excluded.append(Excluded(span=(old.start, old.end), reason="duplicate paragraph (a stale copy under an earlier number)"))
+                reason = None
         if reason:
             excluded.append(Excluded(span=(b.start, b.end), reason=reason))
+        elif i < n_head:
+            # kept as the report's title and section context (segment makes it a heading),
+            # listed as excluded: no claim is cut from it
+            excluded.append(Excluded(span=(b.start, b.end), reason=TITLE_BLOCK))
+            kept.append(Block(b.start, b.end, b.text, b.gap_before, title=True))
+            seen_text += _norm(b.text) + "|"
         else:
             kept.append(b)
             seen_text += _norm(b.text) + "|"
@@ -314,6 +369,40 @@ def clean(raw: str) -> Cleaned:
         i += 1
     title = next((b.text for b in kept if 8 <= len(b.text) <= 60 and b.text[-1] not in "。！？；"), None)
     return Cleaned(blocks=kept, excluded=_merge_excluded(excluded), title=title)
+
+
+_CJK_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九十", 1)}
+
+
+def _enum_number(text: str) -> int | None:
+    """The number of an enumerated paragraph ("三是" 3, "(12)" 12, "二、" 2), None if it has none."""
+    m = _ENUM_PREFIX.match(text)
+    if not m:
+        return None
+    mark = re.sub(r"[是、（()）.．]", "", m.group(0))
+    if mark.isdigit():
+        return int(mark)
+    if len(mark) == 1:
+        return _CJK_DIGITS.get(mark)
+    if mark.startswith("十"):
+        return 10 + _CJK_DIGITS.get(mark[1:], 0)
+    return _CJK_DIGITS.get(mark[0], 0) * 10 + (_CJK_DIGITS.get(mark[2:], 0) if len(mark) > 2 else 0)
+
+
+def _renumbered_copy(kept: list[Block], b: Block) -> int | None:
+    """Index of an earlier kept copy of ``b`` that differs from it only by a lower number
+    ("二是深入开展爱国卫生运动…" then "三是深入开展爱国卫生运动…": an item was inserted above it,
+    the list renumbered, and the stale copy left behind); None if there is none. The same
+    requirement under a lower number in a later list ("(5)按年度完成…" then "(4)按年度完成…")
+    is a list of its own, not a renumbering."""
+    number = _enum_number(b.text)
+    if number is None:
+        return None
+    for k in range(len(kept) - 1, -1, -1):
+        other = _enum_number(kept[k].text)
+        if other is not None and other < number and _norm(kept[k].text) == _norm(b.text):
+            return k
+    return None
 
 
 def _appended_story_ahead(kept: list[Block]) -> bool:

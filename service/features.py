@@ -57,6 +57,7 @@ PROBLEM_CUE = re.compile(
 STRONG_DONE = re.compile(r"(已|累计|截至|截止|先后|荣获|获评|被评为)")
 # Verbs that act on a shortcoming: "补齐…短板", "破解…痛点": a measure and its problem at once.
 FIXES = re.compile(r"(补齐|补足|破解|解决|整治|消除|打通|攻破|找准|缓解|查处|整顿|治理|弥补|填补|化解|防范|堵塞|纠正|克服)")
+DIRECTIVE = re.compile(r"((?<![主重需只纲摘首必概显紧扼])要(?!求|素|点|闻|案|件|害|事|务|的)|必须|务必|确保|力争)")
 REPORT_PLAN = re.compile(r"(强调|要求|提出|部署|指出下一步|表示)[,，:：]")
 NOT_CLAIM = re.compile(r"(参加会议|出席会议|主持会议|参加了会议|出席了|记者|通讯员|供图|摄)")
 FRAMING = re.compile(
@@ -84,8 +85,14 @@ SECTION_KINDS: dict[str, re.Pattern[str]] = {
 }
 
 
+# A title that names a remedy ("紧盯问题 深化改革", "防范化解重大风险", "...的整改报告") opens
+# measures, not an account of shortcomings: it is no problem section.
+REMEDY = re.compile(r"(紧盯|解决|破解|整治|化解|防范|整改|补齐|补足|深化|推进|加强|着力|聚焦|强调|应对)")
+
+
 def kinds(title: str) -> list[str]:
-    return [k for k, rx in SECTION_KINDS.items() if rx.search(title)]
+    return [k for k, rx in SECTION_KINDS.items()
+            if rx.search(title) and not (k == "problem" and REMEDY.search(title))]
 
 
 def cue_tense(text: str) -> str:
@@ -288,6 +295,10 @@ def _macro_features(u: UnitRef, structure: Structure, para_tense: dict[int, tupl
         f["macro.win.problem"] = sum(t[2] for t in window) / len(window)
     if u.para in directive_paras:
         f["macro.directive_para"] = 1.0
+        # "市卫生局负责人要求,要明确目标…;要突出工作重点": in meeting news a speaker's
+        # directive ("要…", "必须…") is a plan, unlike a work report's closing rhetoric
+        if DIRECTIVE.search(u.text):
+            f["macro.directive_para+要"] = 1.0
 
 
 def _shape_features(u: UnitRef, report_year: int | None, f: dict[str, float]) -> None:

@@ -106,7 +106,9 @@ def paragraphs(raw: str, blocks: list[Block]) -> list[tuple[Block, bool]]:
     """Join blocks broken mid-sentence ("...培育医\\n\\n养健康产业"); flag headings."""
     out: list[tuple[Block, bool]] = []
     for b in blocks:
-        if out and not out[-1][1] and _continues(raw, out[-1][0], b):
+        if b.title:  # the title block above the report (see clean): headings, never joined
+            out.append((b, True))
+        elif out and not out[-1][1] and _continues(raw, out[-1][0], b):
             prev = out[-1][0]
             out[-1] = (Block(prev.start, b.end, raw[prev.start : b.end], prev.gap_before), False)
         else:

@@ -66,3 +66,54 @@ def test_template_code_and_model_instructions_are_not_report_text():
     assert cleaned.title == "某县卫生健康局2023年上半年工作总结"
     assert not any("page" in t or "echo" in t or "99%" in t for t in texts)
     assert any("model" in e.reason for e in cleaned.excluded)
+
+
+def test_title_block_above_the_report_is_a_heading_not_a_claim():
+    from service.features import units_of
+    from service.segment import segment
+
+    raw = ("实录丨某省卫生健康委员会新闻发布会（第三场）——《某省健康行动实施方案》专场政策解读全文实录\n"
+           "某省发布 2025年05月13日 15:23\n\n“某省政策解读”\n系列主题新闻发布会\n（第三场）\n\n"
+           "新闻发言人张三：\n今年全省新建村卫生室42所,覆盖率达到95%。下一步要加快推进县医院建设。\n")
+    cleaned = clean(raw)
+    titles = [raw[a:b] for (a, b), r in ((e.span, e.reason) for e in cleaned.excluded) if r.startswith("title block")]
+    assert titles[0].startswith("实录丨") and "系列主题新闻发布会" in titles and len(titles) == 4
+    assert cleaned.title and cleaned.title.startswith("实录丨")
+    units = units_of(segment(raw, cleaned.blocks))
+    assert units and all(u.start > raw.index("新闻发言人") for u in units)
+    assert any("覆盖率达到95%" in u.text for u in units)
+
+
+def test_no_title_block_when_the_page_opens_on_a_sentence_or_a_section():
+    raw = "一、2023年工作回顾\n全年新建村卫生室42所。\n"
+    assert not any(e.reason.startswith("title block") for e in clean(raw).excluded)
+    raw = "各位代表：\n现在，我代表市人民政府作报告。\n"
+    assert not any(e.reason.startswith("title block") for e in clean(raw).excluded)
+
+
+def test_news_dateline_and_byline_are_cut_from_the_first_paragraph():
+    for lead, body in (("赤壁网消息(记者 王红云 实习生 徐纯)", "7月13日,赤壁市卫生系统召开半年工作分析会。"),
+                       ("本报讯（记者 张三 通讯员 李四）", "近日，市卫健委召开全市卫生健康工作会议。"),
+                       ("新华社北京3月5日电（记者 李四）", "全国卫生健康工作会议今天召开。")):
+        raw = lead + body + "\n会议指出,上半年全市完成业务收入1.54亿元,同比增长39.25%。\n"
+        cleaned = clean(raw)
+        cut = [e for e in cleaned.excluded if e.reason == "news dateline and byline"]
+        assert [raw[a:b] for a, b in (c.span for c in cut)] == [lead]
+        assert cleaned.blocks[0].text == body and raw[cleaned.blocks[0].start:cleaned.blocks[0].end] == body
+    # "好消息" or "据消息" opening a sentence is not a dateline
+    assert not any(e.reason == "news dateline and byline" for e in clean("好消息！我市新建医院3所,床位增加500张。\n").excluded)
+
+
+def test_renumbered_copy_of_a_list_item_replaces_the_stale_one():
+    item = "深入开展爱国卫生运动。推动工作内容从环境卫生治理向全面社会健康管理转变,探索更加有效的社会动员方式。"
+    raw = ("一是建立有效的平战结合工作机制。进一步明确市疾控中心功能定位,发挥好疾控中心的重要作用。\n"
+           f"二是{item}\n全面加强公立医院传染病救治能力建设,鼓励更多高水平医务人员从事传染病防治工作。\n三是{item}\n")
+    cleaned = clean(raw)
+    kept = [b.text for b in cleaned.blocks]
+    assert f"三是{item}" in kept and f"二是{item}" not in kept
+    stale = [raw[a:b] for (a, b), r in ((e.span, e.reason) for e in cleaned.excluded) if r.startswith("duplicate")]
+    assert stale == [f"二是{item}"]
+    # the same requirement under a lower number further on is another list's item: keep the first
+    raw2 = f"(5){item}\n另一类学员须满足以下要求,按年度参加培训并通过考核,取得相应的合格证书。\n(4){item}\n"
+    kept2 = [b.text for b in clean(raw2).blocks]
+    assert f"(5){item}" in kept2 and f"(4){item}" not in kept2

@@ -105,3 +105,11 @@ def test_retraining_reproduces_the_shipped_parameters():
     assert np.allclose(a.coef, b.coef, atol=2e-3)
     assert np.allclose(a.intercept, b.intercept, atol=2e-3)
     assert (fresh.second_threshold, fresh.min_prob) == (shipped.second_threshold, shipped.min_prob)
+
+
+def test_a_title_naming_a_remedy_is_no_problem_section():
+    from service.features import kinds
+
+    assert kinds("(一)主要问题") == ["problem"] and "problem" in kinds("二、存在的困难和问题")
+    assert "problem" not in kinds("力度:紧盯问题 深化改革")
+    assert "problem" not in kinds("(五)有效防范化解重大风险")
