@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal, Any
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -100,6 +100,9 @@ class SummaryOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     chunk_tokens: int | None = Field(None, ge=100, le=32_000, description="token budget of one chunk")
+    strategy: Literal["learned", "context"] | None = Field(
+        None, description="context: the model reads each chunk, labels and summarizes every unit; "
+                          "learned: the learned labeller decides (default: the server's, by backend)")
     no_cache: bool = Field(False, description="run the pipeline even if this digest is cached")
 
 

@@ -338,7 +338,9 @@ class _Batch:
             key = key_for(text, self.backend, self.settings)
             json_path = output_path(self.out, rel, "json")
             existing = await asyncio.to_thread(_load_output, json_path) if json_path.exists() else None
-            if existing is not None and (existing.get(META_KEY) or {}).get("key") == key:
+            # a digest with chunks that fell back after failed calls is redone on a rerun
+            if (existing is not None and (existing.get(META_KEY) or {}).get("key") == key
+                    and not (existing.get("meta") or {}).get("failed_chunks")):
                 if self.to_markdown is not None and not output_path(self.out, rel, "md").exists():
                     await asyncio.to_thread(self._write_md, rel, existing)
                 return _entry(rel, "skipped", digest=existing, seconds=time.monotonic() - t0)

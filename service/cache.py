@@ -195,6 +195,8 @@ async def summarize_cached(
             if hit is not None:
                 return hit, True
     digest = await summarize(text, backend, settings, source=source, progress=progress, limiter=limiter)
+    if use_cache and digest.meta.failed_chunks:
+        use_cache = False  # a chunk fell back after a failed call: the next run asks again
     if use_cache:
         assert cache is not None and key is not None
         try:

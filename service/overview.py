@@ -86,9 +86,12 @@ def request(doc: DocInfo, items: dict[str, list[Item]], context: str) -> LLMRequ
     )
 
 
-def unsupported(overview: str, items: dict[str, list[Item]]) -> list[str]:
-    """Figures in the overview that no item shown to the model carries in its evidence."""
+def unsupported(overview: str, items: dict[str, list[Item]], doc: DocInfo | None = None) -> list[str]:
+    """Figures in the overview that neither the evidence of an item shown to the model nor
+    the report's own title and period (both read from the text, both in the prompt) carry."""
     evidence = [_squash(it.evidence) for c in CATEGORIES for it in items[c][:ITEMS_SHOWN]]
+    if doc is not None:
+        evidence += [_squash(v) for v in (doc.title, doc.period) if v]
     bad = []
     for fig in [*figures(overview), *numbers_in(overview)]:
         f = _squash(fig)
@@ -106,12 +109,12 @@ async def written(backend: Backend, doc: DocInfo, items: dict[str, list[Item]], 
     try:
         reply, used = await ask(backend, req, OverviewReply)
         usage += used
-        bad = unsupported(reply.overview, items)
+        bad = unsupported(reply.overview, items, doc)
         if bad:
             note = f"这些数字不在所列条目的原文中:{'、'.join(bad)}。只使用条目中原样出现的数字,重写概述。"
             fixed, used = await ask(backend, repair_request(req, reply.model_dump_json(), note), OverviewReply)
             usage += used
-            reply, bad = fixed, unsupported(fixed.overview, items)
+            reply, bad = fixed, unsupported(fixed.overview, items, doc)
     except BackendError as err:
         usage += getattr(err, "usage", Usage())
         warnings.append(f"overview: model call failed ({err.__class__.__name__}); the deterministic overview stands")

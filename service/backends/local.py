@@ -126,6 +126,9 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+MIN_TOKENS_PER_SECOND = 4.0  # slower than this, a decode counts as hung
+
+
 class LocalBackend:
     name = "local"
 
@@ -231,10 +234,16 @@ class LocalBackend:
         _WORKERS[config] = worker
         return worker
 
+    def call_timeout(self, params: dict[str, Any]) -> float:
+        """The timeout, plus time for long replies: a chunk under the context strategy may
+        ask for thousands of tokens, which a laptop CPU writes at 10-30 tokens a second.
+        A hung decode is still caught (at MIN_TOKENS_PER_SECOND)."""
+        return self.timeout + int(params.get("max_tokens") or 0) / MIN_TOKENS_PER_SECOND
+
     def _call_blocking(self, method: str, params: dict[str, Any], context: str) -> dict[str, Any]:
         worker = self._worker()
         try:
-            return worker.call(method, params, self.timeout, during=context)
+            return worker.call(method, params, self.call_timeout(params), during=context)
         except EngineError:
             raise  # the worker is fine; only this request failed
         except BaseException:

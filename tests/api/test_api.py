@@ -502,3 +502,22 @@ def test_200_concurrent_requests_on_a_real_server(tmp_path: Path) -> None:
     # plus the CPU of 200 requests, shared here with the client and the fake in one process.
     assert elapsed < 10 * latency, f"{n} requests took {elapsed:.1f}s"
     assert health_s < latency / 2, f"/healthz waited {health_s:.2f}s behind model calls"
+
+
+def test_the_strategy_is_a_per_request_option_and_part_of_the_cache_key(
+    client: TestClient, fake: FakeOpenAIServer
+) -> None:
+    from tests.doubles import context_replies
+
+    fake.responder = context_replies.reply
+    text = ARTICLES[0].read_text(encoding="utf-8")
+    learned = client.post("/v1/summaries", json={"text": text, "options": {"no_cache": True}}).json()
+    calls = len(fake.requests)
+    res = client.post("/v1/summaries", json={"text": text, "options": {"strategy": "context"}})
+    digest = res.json()
+    assert res.status_code == 200 and res.headers["x-reportsum-cache"] == "miss"
+    assert learned["meta"]["strategy"] == "learned" and digest["meta"]["strategy"] == "context"
+    assert digest["meta"]["llm_calls"] == len(fake.requests) - calls == digest["meta"]["chunks"] + 1
+    assert_contract(digest, text)
+    bad = client.post("/v1/summaries", json={"text": text, "options": {"strategy": "guess"}})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_body"

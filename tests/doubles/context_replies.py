@@ -19,6 +19,7 @@ UNIT = re.compile(r"〔(\d+)〕([^〔\n]*)")
 def units_in(body: dict[str, Any]) -> dict[int, str]:
     """Number -> unit text, from the first user message of a context request."""
     user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    user = user.rsplit("\n\n共 ", 1)[0]  # the text, not the closing instruction
     return {int(n): t for n, t in UNIT.findall(user)}
 
 

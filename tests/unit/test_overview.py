@@ -1,0 +1,68 @@
+"""The overview (deterministic and the check on a model-written one), summaries and their display."""
+
+from service.context import summary_for
+from service.models import DocInfo, Item
+from service.overview import plain, unsupported
+from service.render import restates, to_markdown
+from service.config import Settings
+
+
+def item(evidence: str, summary: str | None = None, figures=()) -> Item:
+    return Item(summary=summary or evidence, evidence=evidence, span=(0, len(evidence)), figures=list(figures))
+
+
+ITEMS = {
+    "achievements": [item("会议指出,今年以来工作有序推进。"),
+                     item("全县新建标准化村卫生室42所,", "新建村卫生室42所", ["42所"]),
+                     item("覆盖率达到95%", "村卫生室覆盖率95%", ["95%"])],
+    "problems": [item("基层医务人员数量不足")],
+    "plans": [item("加快推进县医院新院区建设"), item("确保年内投入使用"), item("第三项计划")],
+}
+DOC = DocInfo(organization="某县卫生健康局", period="2025年上半年", chars=100)
+
+
+def test_the_plain_overview_names_the_leading_items_not_a_count():
+    text = plain(DOC, ITEMS)
+    assert text.startswith("某县卫生健康局2025年上半年。")
+    assert "新建村卫生室42所" in text and "村卫生室覆盖率95%" in text  # results with figures first
+    assert "今年以来工作有序推进" not in text
+    assert "基层医务人员数量不足" in text and "加快推进县医院新院区建设" in text and "第三项计划" not in text
+    assert "项、" not in text  # no "成绩3项、问题1项" count
+
+
+def test_the_plain_overview_of_an_empty_digest_says_so():
+    assert "未识别" in plain(DOC, {"achievements": [], "problems": [], "plans": []})
+
+
+def test_a_figure_not_in_any_item_evidence_is_unsupported():
+    assert unsupported("新建村卫生室42所,覆盖率达到95%。", ITEMS) == []
+    assert unsupported("新建村卫生室43所。", ITEMS) == ["43所", "43"]
+    assert unsupported("覆盖率达到95.0%。", ITEMS)  # a figure reworded is a different figure
+    # the report's own period (read from its text, shown in the prompt) may be named
+    assert unsupported("2025年上半年新建村卫生室42所。", ITEMS) == ["2025年", "2025"]
+    assert unsupported("2025年上半年新建村卫生室42所。", ITEMS, DOC) == []
+
+
+def test_a_summary_is_used_only_when_shorter_and_faithful():
+    evidence = "全市累计接种疫苗3万余人次,接种率达到81.7%。"
+    assert summary_for("累计接种3万余人次,接种率81.7%", evidence) == ("累计接种3万余人次,接种率81.7%", False)
+    assert summary_for("累计接种3万人次", evidence) == (evidence, True)  # the unit changed
+    assert summary_for("接种率82%", evidence) == (evidence, True)  # rounded
+    assert summary_for("", evidence) == (evidence, False)
+    assert summary_for(evidence + "很好", evidence) == (evidence, False)  # longer than the quote
+
+
+def test_markdown_shows_a_restated_summary_once_and_a_real_summary_above_its_quote():
+    md = to_markdown({"doc": {"chars": 10}, "overview": "概述", "meta": {"backend": "b", "model": "m",
+                      "prompt_version": "p"}, "achievements": [i.model_dump() for i in ITEMS["achievements"]]})
+    assert md.count("今年以来工作有序推进") == 1
+    assert "- 新建村卫生室42所 〔42所〕\n  > 全县新建标准化村卫生室42所," in md
+    assert restates("会议指出,今年以来工作有序推进。", "会议指出,今年以来工作有序推进")
+    assert not restates("新建村卫生室42所", "全县新建标准化村卫生室42所,")
+
+
+def test_the_context_strategy_is_the_default_for_an_endpoint_only():
+    s = Settings(strategy="auto")
+    assert s.resolved_strategy("openai") == "context"
+    assert s.resolved_strategy("local") == s.resolved_strategy("replay") == "learned"
+    assert Settings(strategy="context").resolved_strategy("local") == "context"
