@@ -20,6 +20,7 @@ import pytest
 
 from service.backends import local
 from service.backends.base import LLMRequest
+from service.backends.local import MIN_TOKENS_PER_SECOND
 from service.backends.local_worker import (
     FAKE_ENV,
     INSTALL_LOCAL,
@@ -233,7 +234,10 @@ def test_hung_worker_times_out_is_killed_and_replaced(fake_worker, tmp_path):
     configure, log = fake_worker
     backend = configure(f"hang-after=0;once={tmp_path / 'hung'}", timeout=1.0)
     started = time.monotonic()
-    with pytest.raises(BackendTimeout, match=r"within 1 s.*REPORTSUM_TIMEOUT"):
+    # the timeout grows with the reply asked for: 1 s + max_tokens at the slowest decode rate
+    allowed = backend.call_timeout({"max_tokens": request().max_tokens})
+    assert allowed == 1.0 + request().max_tokens / MIN_TOKENS_PER_SECOND
+    with pytest.raises(BackendTimeout, match=rf"within {allowed:g} s.*REPORTSUM_TIMEOUT"):
         asyncio.run(backend.complete(request()))
     assert time.monotonic() - started < 10
     hung_pid = events(log)[0]["pid"]
