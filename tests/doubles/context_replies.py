@@ -43,7 +43,9 @@ def label_of(unit: str) -> str:
 
 def entry(n: int, unit: str) -> dict[str, Any]:
     label = label_of(unit)
-    summary = "" if label == "其他" else unit.strip(" ,，。;；")
+    # the first clause: the text after a unit's marker runs on past its end when the next
+    # passage holds no numbered unit, and a summary must not borrow its neighbour's figures
+    summary = "" if label == "其他" else re.split(r"[,，。;；:：!！?？]", unit.strip(" ,，。;；"))[0]
     return {"n": n, "labels": [label], "summary": summary}
 
 

@@ -8,6 +8,7 @@ repair, honest meta), not quality.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -43,3 +44,38 @@ def test_seed_through_an_openai_compatible_endpoint(path):
     for _, item in digest.items():
         assert text[item.span[0] : item.span[1]] == item.evidence
         assert all(f in item.evidence for f in item.figures)
+
+
+DEV_SET = [*SEEDS, *sorted((SEEDS[0].parent.parent / "corpus" / "articles").glob("*.txt"))]
+
+
+@pytest.mark.parametrize("path", DEV_SET, ids=lambda p: p.stem[:3])
+def test_context_strategy_on_every_dev_document_one_call_per_chunk_plus_the_overview(path):
+    """`reportsum summarize --backend openai` (strategy auto) on each seed and corpus document,
+    against the loopback double whose model answers every numbered unit."""
+    from service.evaluate import grade, load_gold
+    from tests.doubles import context_replies
+
+    text = path.read_text(encoding="utf-8")
+    with FakeOpenAIServer(responder=context_replies.reply) as server:
+        settings = Settings(backend="openai", openai_base_url=server.base_url, openai_api_key="sk-test",
+                            model="test-model", no_cache=True, timeout=5, strategy="auto")
+
+        async def run():
+            backend = make_backend(settings)
+            try:
+                return await summarize(text, backend, settings, source=path.name)
+            finally:
+                await backend.aclose()
+
+        digest = asyncio.run(run())
+        requests = len(server.requests)
+    meta = digest.meta
+    assert meta.strategy == "context" and meta.chunks >= 1
+    assert meta.llm_calls == requests == meta.chunks + 1
+    assert not [w for w in meta.warnings if "collapsed" not in w]  # every unit decided by the model
+    gold_path = path.parent.parent / "gold" / f"{path.stem}.json"
+    score = grade(text, digest.model_dump(mode="json"), load_gold(gold_path), name=path.stem)
+    assert score.violations == 0 and score.figure_faults == 0
+    for number in re.findall(r"\d+(?:\.\d+)?", digest.overview):
+        assert number in text
