@@ -19,22 +19,28 @@ from tests.conftest import SEEDS
 from tests.doubles.fake_openai import FakeOpenAIServer, malformed, ok, status
 
 
+def through(server: FakeOpenAIServer, text: str, name: str, **overrides):
+    """``summarize`` through the openai backend to ``server`` (overrides: Settings fields)."""
+    fields = dict(backend="openai", openai_base_url=server.base_url, openai_api_key="sk-test",
+                  model="test-model", no_cache=True, timeout=5)
+    settings = Settings(**(fields | overrides))
+
+    async def run():
+        backend = make_backend(settings)
+        try:
+            return await summarize(text, backend, settings, source=name)
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(run())
+
+
 @pytest.mark.parametrize("path", SEEDS, ids=lambda p: p.stem[:3])
 def test_seed_through_an_openai_compatible_endpoint(path):
     text = path.read_text(encoding="utf-8")
     with FakeOpenAIServer() as server:
         server.script(status(429, retry_after="0"), malformed(), ok('{"label": "成绩"}'))
-        settings = Settings(backend="openai", openai_base_url=server.base_url, openai_api_key="sk-test",
-                            model="test-model", no_cache=True, timeout=5)
-
-        async def run():
-            backend = make_backend(settings)
-            try:
-                return await summarize(text, backend, settings, source=path.name)
-            finally:
-                await backend.aclose()
-
-        digest = asyncio.run(run())
+        digest = through(server, text, path.name)
         requests = len(server.requests)
     meta = digest.meta
     assert meta.backend == "openai" and meta.model == "test-model" and meta.chunks > 0
@@ -58,17 +64,7 @@ def test_context_strategy_on_every_dev_document_one_call_per_chunk_plus_the_over
 
     text = path.read_text(encoding="utf-8")
     with FakeOpenAIServer(responder=context_replies.reply) as server:
-        settings = Settings(backend="openai", openai_base_url=server.base_url, openai_api_key="sk-test",
-                            model="test-model", no_cache=True, timeout=5, strategy="auto")
-
-        async def run():
-            backend = make_backend(settings)
-            try:
-                return await summarize(text, backend, settings, source=path.name)
-            finally:
-                await backend.aclose()
-
-        digest = asyncio.run(run())
+        digest = through(server, text, path.name, strategy="auto")
         requests = len(server.requests)
     meta = digest.meta
     assert meta.strategy == "context" and meta.chunks >= 1

@@ -24,7 +24,7 @@ from service.pipeline import summarize
 from service.segment import segment
 from tests.conftest import SEEDS
 from tests.doubles import context_replies
-from tests.doubles.fake_openai import FakeOpenAIServer, answer, length, status
+from tests.doubles.fake_openai import FakeOpenAIServer, length, status
 
 TEXT = SEEDS[0].read_text(encoding="utf-8")
 MARK = context.MARK.format
@@ -163,7 +163,7 @@ def test_a_truncated_reply_splits_the_chunk_and_retries_the_halves():
         server.script(length('{"units": [{"n": 1, "labels": ["成'))
         digest = run(server)
         bodies = chunk_requests(server)
-    first = lambda b: context_replies.units_in(b)[1][:6]  # noqa: E731 - where a request starts
+    first = lambda b: context_replies.units_in(b)[1][:6]
     cut = len(context_replies.units_in(bodies[0]))
     # the first half starts where the cut chunk did; together the halves number its units
     half = next(b for b in bodies[1:] if first(b) == first(bodies[0]))

@@ -1,10 +1,10 @@
 """The overview (deterministic and the check on a model-written one), summaries and their display."""
 
+from service.config import Settings
 from service.context import summary_for
 from service.models import DocInfo, Item
 from service.overview import plain, unsupported
 from service.render import restates, to_markdown
-from service.config import Settings
 
 
 def item(evidence: str, summary: str | None = None, figures=()) -> Item:
