@@ -228,6 +228,17 @@ def _norm(text: str) -> str:
     return re.sub(r"[\s\W_]+", "", _ENUM_PREFIX.sub("", text))
 
 
+def _repeats(text: str, seen_text: str) -> bool:
+    """Is this block a copy of what came before? A paragraph repeated inside a longer one
+    counts; a heading-like line (no sentence punctuation) only when a whole earlier block
+    was the same line: a title cited in the text above ("《2016年…工作总结》已经…通过") is
+    still the heading of the part it opens."""
+    n = _norm(text)
+    if _SENTENCE_PUNCT.search(text):
+        return n in seen_text
+    return f"|{n}|" in f"|{seen_text}"
+
+
 def _ends_sentence(text: str) -> bool:
     return text.rstrip(CLOSERS)[-1:] in TERMINAL if text.rstrip(CLOSERS) else False
 
@@ -249,11 +260,17 @@ def _is_byline(block: Block) -> bool:
     return len(block.text) <= 50 and not _speaker(block.text) and bool(_BYLINE.search(block.text)) and not _ends_sentence(block.text)
 
 
+# A photo credit closing a short line: "XX供图", "记者 张三 摄" (not "…拍摄").
+_PHOTO_CREDIT = re.compile(r"(供图|(?<!拍)摄)[)）]?\s*$")
+
+
 def _is_caption(block: Block, prev: Block | None, nxt: Block | None) -> bool:
     """Photo captions: a short line set apart by a photo's gap, or cutting a sentence in two."""
     t = block.text
     if len(t) > 80 or HEADING_RE.match(t) or t.count("。") > 1 or _speaker(t):
         return False
+    if _PHOTO_CREDIT.search(t):
+        return True  # "良好的健康运动环境。贞丰县卫生健康局供图", "(记者 张三 摄)", whatever the gap
     # A photo leaves two or more blank lines above its caption in pasted text.
     if nxt is None:
         return block.gap_before >= 4 and not _ends_sentence(t)
@@ -345,7 +362,7 @@ def clean(raw: str) -> Cleaned:
             reason = "byline"
         elif main_started and _is_caption(b, prev, nxt):
             reason = "photo caption"
-        elif len(_norm(b.text)) >= 12 and _norm(b.text) in seen_text:
+        elif len(_norm(b.text)) >= 12 and _repeats(b.text, seen_text):
             reason = "duplicate paragraph"
             k = _renumbered_copy(kept, b)
             if k is not None:

@@ -35,7 +35,7 @@ PLAN_CUE = re.compile(
     # 要 but not 主要/重要/需要 ("主要指标继续向好" promises nothing)
     r"(?<![主重需只纲摘首必概显紧扼])要(?!求|素|点|闻|案|件|害|事|务|的)|"
     # the future 将 is followed by a verb or adverb; 将 before a noun is the preposition 把
-    r"将(?=[是进继加全以在坚持着于重启建实推开组深完强提努力大聚积围逐充不会要成按从把对向与立切牢扎统稳通探构打做落])|"
+    r"将(?=[是进继加全以在坚持着于重启建实推开组深完强提努力大聚积围逐充不会要成按从把对向与立切牢扎统稳通探构打做落采出制达形带迎有发惠投扩覆作])|"
     r"计划|拟|目标是|务必|必须|应当|明年|今后|\d{4}年前|到\d{4}年|即将|预期|左右|以上|以内|力求)"
 )
 WEAK_PLAN_CUE = re.compile(
@@ -77,11 +77,11 @@ YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\s*年)")
 # What a title says about the part of the report under it. Kinds, not labels: the model
 # learns how much each kind counts ("工作回顾" reviews; "存在问题" admits; "重点工作" plans).
 SECTION_KINDS: dict[str, re.Pattern[str]] = {
-    "review": re.compile(r"(回顾|成绩|成效|成就|上半年|亮点|成果|进展|基本形势|概况|发展成就)"),
+    "review": re.compile(r"(回顾|成绩|成效|成就|上半年|亮点|成果|进展|基本形势|概况|发展成就|工作总结)"),
     "problem": re.compile(r"(问题|不足|短板|困难|挑战|差距|风险|原因分析)"),
     # task words only: slogans in titles ("新征程", "再出发") promise nothing specific
     "plan": re.compile(r"(下半年|下一步|今后|明年|重点工作|工作安排|工作打算|工作计划|工作思路|主要任务|总体部署|"
-                       r"目标任务|主要目标|新的一年|展望|建议|主要措施|保障措施|指导思想|基本原则|主要考虑|重点任务)"),
+                       r"目标任务|主要目标|新的一年|展望|建议|主要措施|保障措施|指导思想|基本原则|主要考虑|重点任务|工作要点)"),
 }
 
 

@@ -117,3 +117,35 @@ def test_renumbered_copy_of_a_list_item_replaces_the_stale_one():
     raw2 = f"(5){item}\n另一类学员须满足以下要求,按年度参加培训并通过考核,取得相应的合格证书。\n(4){item}\n"
     kept2 = [b.text for b in clean(raw2).blocks]
     assert f"(5){item}" in kept2 and f"(4){item}" not in kept2
+
+
+def test_a_title_cited_in_the_text_above_still_heads_its_part():
+    # the notice names the attached summary in 《》; the summary's own title line then opens
+    # it and must stay a heading (it tells the labeller the part below is a review)
+    raw = ("各区、县(市)卫生计生局、各直属医疗卫生计生单位:\n"
+           "《2016年绍兴市卫生计生工作总结》已经委主任办公会议通过,现予以下发,请贯彻执行。\n"
+           "2016年绍兴市卫生计生工作总结\n"
+           "2016年全市卫生计生工作全面贯彻落实党的会议精神,整体工作有序推进,为建设健康绍兴打下了良好的基础。\n"
+           "2016年绍兴市卫生计生工作总结\n")
+    cleaned = clean(raw)
+    kept = [b.text for b in cleaned.blocks]
+    assert kept.count("2016年绍兴市卫生计生工作总结") == 1  # the line itself, once
+    dup = [raw[a:b] for (a, b), r in ((e.span, e.reason) for e in cleaned.excluded) if r.startswith("duplicate")]
+    assert dup == ["2016年绍兴市卫生计生工作总结"]  # the repeat of the whole line is still a copy
+    assert raw.index("2016年绍兴市卫生计生工作总结\n") == next(
+        b.start for b in cleaned.blocks if b.text == "2016年绍兴市卫生计生工作总结")
+
+
+def test_a_line_closing_on_a_photo_credit_is_a_caption_whatever_the_gap():
+    raw = ("全省各地从城市到乡村,健康促进场所建设处处可见,各种各样的健康支持性环境遍地开花,"
+           "为倡导全民当好自身健康第一责任人的理念营造了浓厚氛围。\n\n"
+           "良好的健康运动环境。贞丰县卫生健康局供图\n"
+           "健康内涵不断延伸\n"
+           "各级党委政府建立工作机制,相关部门积极配合,我省健康素养工作已初步构建起工作格局。\n"
+           "志愿者在社区义诊现场为居民讲解健康知识。王五 摄\n"
+           "组织专家开展拍摄\n")
+    cleaned = clean(raw)
+    captions = [raw[a:b] for (a, b), r in ((e.span, e.reason) for e in cleaned.excluded) if r == "photo caption"]
+    assert captions == ["良好的健康运动环境。贞丰县卫生健康局供图", "志愿者在社区义诊现场为居民讲解健康知识。王五 摄"]
+    assert "健康内涵不断延伸" in [b.text for b in cleaned.blocks]
+    assert "组织专家开展拍摄" in [b.text for b in cleaned.blocks]  # "拍摄" is a verb, not a credit
