@@ -31,12 +31,16 @@ GOLD = ROOT / "fixtures" / "corpus" / "gold"
 SAVED = ROOT / "bench" / "results" / "context-local"
 
 
-def run(saved: Path, threads: int | None) -> None:
+def run(saved: Path, threads: int | None, order: list[str]) -> None:
     saved.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     if threads:
         env["REPORTSUM_LOCAL_THREADS"] = str(threads)
-    for path in sorted(ARTICLES.glob("*.txt")):
+    paths = sorted(ARTICLES.glob("*.txt"))
+    if order:  # these first, in this order (name prefixes); the rest after them
+        rank = {p: next((i for i, o in enumerate(order) if p.name.startswith(o)), len(order)) for p in paths}
+        paths.sort(key=lambda p: (rank[p], p.name))
+    for path in paths:
         if (saved / f"{path.stem}.json").exists():
             continue
         with tempfile.TemporaryDirectory() as tmp:
@@ -100,10 +104,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", action="store_true", help="digest the documents not yet saved (embedded model)")
     ap.add_argument("--threads", type=int, default=None, help="REPORTSUM_LOCAL_THREADS for the run")
+    ap.add_argument("--first", default="", help="comma-separated name prefixes to digest first (c51,c62,...)")
     ap.add_argument("--saved", type=Path, default=SAVED)
     args = ap.parse_args()
     if args.run:
-        run(args.saved, args.threads)
+        run(args.saved, args.threads, [o for o in args.first.split(",") if o])
     report(args.saved)
 
 
