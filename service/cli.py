@@ -26,6 +26,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, help="model calls in flight")
     p.add_argument("--chunk-tokens", type=int, help="token budget of one chunk")
     p.add_argument("--record", action="store_true", default=None, help="write every model exchange to --recordings")
+    p.add_argument("--record-missing", action="store_true", default=None,
+                   help="like --record, but answer exchanges already recorded from their recordings")
     p.add_argument("--recordings", type=Path, help="recordings directory (REPORTSUM_RECORDINGS)")
     p.add_argument("--no-cache", action="store_true", default=None, help="bypass the digest cache")
     p.add_argument("--quiet", "-q", action="store_true", default=None, help="no progress on stderr")
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     keys = ("backend", "model", "openai_base_url", "structured_mode", "timeout", "concurrency", "chunk_tokens",
-            "record", "recordings", "no_cache", "quiet", "labeller", "assist_margin", "strategy")
+            "record", "record_missing", "recordings", "no_cache", "quiet", "labeller", "assist_margin", "strategy")
     flags = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     return Settings(**flags)
 

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     # Record / replay.
     recordings: Path = PROJECT_ROOT / "fixtures" / "recordings"
     record: bool = False
+    record_missing: bool = False  # record only exchanges not yet in `recordings` (replay the rest)
 
     # Persistence.
     cache: Path = Field(default_factory=lambda: _cache_dir() / "digests.sqlite3")

@@ -27,7 +27,7 @@ from service.chunk import count_tokens
 from service.errors import BackendError, InvalidOutput, TruncatedOutput
 from service.extract import Usage, ask, schema_of
 from service.features import UnitRef
-from service.ground import summarize_evidence, summary_is_faithful
+from service.ground import shared_words, summarize_evidence, summary_is_faithful
 from service.prompts import load
 from service.segment import Sentence, Structure
 
@@ -36,6 +36,11 @@ CATEGORY_OF = {"成绩": "achievements", "问题": "problems", "计划": "plans"
 MARK = "〔{}〕"
 # Reply budget per unit: ~15 tokens of JSON plus a summary shorter than its evidence.
 TOKENS_PER_UNIT = 90
+# A summary must reuse at least half of its words from its evidence (real summaries of the
+# embedded model that restate their unit share 0.5-1.0; those of a neighbouring unit 0-0.45),
+# and one that shares 80% with another unit of the window was put under the wrong number.
+MIN_SHARED_WORDS = 0.5
+MISNUMBERED_SHARED_WORDS = 0.8
 MAX_UNITS = 40  # units numbered in one call: keeps a reply well under any max_tokens cap
 REPAIR_MISSING = (
     "这些编号没有返回或结果无效:{numbers}。请只为这些编号补充结果,格式与要求同前,只输出 JSON。"
@@ -215,12 +220,13 @@ def verdicts_of(reply: _LooseReply, numbers: dict[int, int]) -> dict[int, UnitVe
 
 def summary_for(model_summary: str, evidence: str) -> tuple[str, bool]:
     """The model's summary if it is usable, else the tidied evidence; True when a summary
-    was rejected for a figure that is not in its evidence."""
+    was rejected: a figure that is not in its evidence, or too few of its words (a summary
+    of some other claim)."""
     tidy = summarize_evidence(evidence)
     s = _oneline(model_summary).strip()
     if not s:
         return tidy, False
-    if not summary_is_faithful(s, evidence):
+    if not summary_is_faithful(s, evidence) or shared_words(s, evidence) < MIN_SHARED_WORDS:
         return tidy, True
     if len(s) >= len(tidy):  # a "summary" as long as the quote adds nothing
         return tidy, False
@@ -246,6 +252,7 @@ class Reading:
     failed_units: int = 0  # units the model did not decide (labeller decides them)
     failed_windows: list[str] = field(default_factory=list)
     rejected_summaries: int = 0
+    misnumbered: int = 0  # verdicts that summarized another unit (the labeller decides those units)
     usage: Usage = field(default_factory=Usage)
     errors: list[BaseException] = field(default_factory=list)
 
@@ -297,10 +304,27 @@ async def _read(backend: Backend, text: str, units: Sequence[UnitRef], w: Window
         reading.usage += getattr(err, "usage", Usage())
         reading.errors.append(err)
         return _fail(reading, w, f"{where}: {err}")
-    for i, v in got.items():
-        reading.verdicts[i], rejected = verdict(v, text[units[i].start:units[i].end])
-        reading.rejected_summaries += rejected
+    evidence = {i: text[units[i].start:units[i].end] for i in numbers.values()}
     reading.failed_units += len(w.units) - len(got)
+    for i in misnumbered(got, evidence):
+        del got[i]  # its label is about another unit too: the labeller decides it
+        reading.misnumbered += 1
+    for i, v in got.items():
+        reading.verdicts[i], rejected = verdict(v, evidence[i])
+        reading.rejected_summaries += rejected
+
+
+def misnumbered(got: dict[int, UnitVerdict], evidence: dict[int, str]) -> list[int]:
+    """Units whose verdict carries a summary of another unit in the same window: the model
+    put the answer under the wrong number (a small model drifts by one or two in a long
+    list), so the label it gave is no more about this unit than the summary is."""
+    out = []
+    for i, v in got.items():
+        if not v.summary.strip() or shared_words(v.summary, evidence[i]) >= MIN_SHARED_WORDS:
+            continue
+        if any(shared_words(v.summary, e) >= MISNUMBERED_SHARED_WORDS for j, e in evidence.items() if j != i):
+            out.append(i)
+    return out
 
 
 async def _ask_all(backend: Backend, request: LLMRequest, numbers: dict[int, int],
@@ -336,6 +360,7 @@ __all__ = [
     "Verdict",
     "Window",
     "chunk_request",
+    "misnumbered",
     "missing_request",
     "passages_of",
     "read_windows",

@@ -40,6 +40,19 @@ def summary_is_faithful(summary: str, evidence: str) -> bool:
             and all(re.sub(r"\s+", "", f) in squashed for f in figures(summary)))
 
 
+def _bigrams(text: str) -> set[str]:
+    s = re.sub(r"[^\u4e00-\u9fff0-9A-Za-z]", "", text)
+    return {s[i:i + 2] for i in range(len(s) - 1)}
+
+
+def shared_words(summary: str, evidence: str) -> float:
+    """Share of the summary's character bigrams that occur in the evidence (1.0 for an empty
+    summary). A Chinese summary of a claim reuses its words; a summary of some other claim
+    does not ("拓展中医特色康复服务能力" under "设立中医特色康复医院和疗养院": 0.45)."""
+    grams = _bigrams(summary)
+    return len(grams & _bigrams(evidence)) / len(grams) if grams else 1.0
+
+
 def _squash(text: str) -> tuple[str, list[int]]:
     """Text without whitespace, punctuation unified, with a map back to raw offsets."""
     chars, where = [], []

@@ -207,9 +207,12 @@ def assemble_read(text: str, units, decisions, reading: context.Reading,
         warnings.append(f"chunk failed for good, its units labelled by the learned labeller: {message}")
     if reading.failed_units:
         warnings.append(f"{reading.failed_units} unit(s) not decided by the model: labelled by the learned labeller")
+    if reading.misnumbered:
+        warnings.append(f"{reading.misnumbered} unit(s) whose answer summarized another unit (a wrong number): "
+                        "labelled by the learned labeller")
     if reading.rejected_summaries:
         warnings.append(f"{reading.rejected_summaries} summary(ies) replaced by their evidence: "
-                        "a figure was not in the evidence")
+                        "a figure was not in the evidence, or too few of its words were")
     return dedupe(items)
 
 

@@ -168,15 +168,25 @@ def _common_prefix(a: str, b: str) -> int:
 
 
 class RecordingBackend:
-    """Wraps any backend and writes every successful exchange to ``directory``."""
+    """Wraps any backend and writes every successful exchange to ``directory``.
 
-    def __init__(self, inner: Backend, directory: Path) -> None:
+    With ``reuse`` an exchange already recorded is answered from its recording and the model
+    is asked only about the rest (``--record-missing``): after a change that alters some
+    requests (an overview whose items changed) only those are recorded anew, by the model
+    that made the others."""
+
+    def __init__(self, inner: Backend, directory: Path, *, reuse: bool = False) -> None:
         self.inner = inner
         self.directory = Path(directory)
         self.name = inner.name
         self.model = inner.model
+        self.reuse = reuse
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
+        if self.reuse and (recorded := load_recording(self.directory, request.key(self.inner.model))):
+            reply = recorded["response"]
+            return LLMResponse(content=reply["content"], finish_reason=reply["finish_reason"],
+                               prompt_tokens=reply["prompt_tokens"], completion_tokens=reply["completion_tokens"])
         response = await self.inner.complete(request)
         save_recording(self.directory, make_recording(request, response, self.inner.model))
         return response

@@ -32,10 +32,10 @@ def make_backend(settings: Settings) -> Backend:
         backend = make_replay_backend(settings)
     else:  # pragma: no cover - Settings validates the name
         raise ConfigError(f"unknown backend {name!r}")
-    if settings.record:
+    if settings.record or settings.record_missing:
         if name == "replay":
             raise ConfigError("--record needs a real backend (openai or local), not replay")
         from service.recordings import RecordingBackend
 
-        backend = RecordingBackend(backend, settings.recordings)
+        backend = RecordingBackend(backend, settings.recordings, reuse=settings.record_missing)
     return backend

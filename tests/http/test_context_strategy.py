@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from service import context
+from service import context, ground
 from service.backends import make_backend
 from service.clean import clean
 from service.config import Settings
@@ -155,6 +155,26 @@ def test_a_summary_with_an_invented_figure_is_replaced_by_its_evidence_and_count
         digest = run(server)
     assert any("1 summary(ies) replaced by their evidence" in w for w in digest.meta.warnings)
     assert not any("99.9" in it.summary for _, it in digest.items())
+    contract_holds(digest)
+
+
+def test_answers_shifted_onto_the_wrong_numbers_are_caught_by_their_summaries():
+    # a small model drifts in a long list: the answer about unit n+1 comes back as unit n.
+    # Its summary then quotes a neighbour, so neither label nor summary is trusted.
+    def shift(entries):
+        worded = [e for e in entries if len(e["summary"]) >= 6]
+        for a, b in zip(worded, worded[1:3]):
+            a["summary"], a["labels"] = b["summary"], b["labels"]
+        return entries
+
+    with FakeOpenAIServer(responder=tampered(shift)) as server:
+        digest = run(server)
+        calls = len(server.requests)
+    shifted = [w for w in digest.meta.warnings if "summarized another unit" in w]
+    assert shifted and int(shifted[0].split(" ")[0]) >= 2
+    assert calls == n_windows() + 1  # caught without another call
+    for _, it in digest.items():  # no summary sits over another unit's evidence
+        assert ground.shared_words(it.summary, it.evidence) >= 0.5
     contract_holds(digest)
 
 

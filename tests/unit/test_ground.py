@@ -1,3 +1,4 @@
+from service import ground
 from service.ground import figures, locate, summarize_evidence, summary_is_faithful
 
 RAW = "全市已建成医养结合机构8个,完成投资1.7亿元;在建13个,总投资19.4亿元。覆盖率达到81.7%、73.4%,出生率4.35‰。"
@@ -23,3 +24,12 @@ def test_summary_keeps_every_number_of_its_evidence():
     assert summary == "进一步抓好14类“应检尽检”人群核酸检测。"
     assert summary_is_faithful(summary, evidence)
     assert not summary_is_faithful("完成投资1.8亿元。", "完成投资1.7亿元")
+
+
+def test_a_summary_shares_its_words_with_its_own_evidence_not_a_neighbours():
+    own = "设立中医特色康复医院和疗养院"
+    assert ground.shared_words("设立中医特色康复医院", own) == 1.0
+    assert ground.shared_words("拓展中医特色康复服务能力", own) < 0.5  # another unit's summary
+    assert ground.shared_words("", own) == 1.0  # nothing claimed
+    # figures and latin letters count as words; punctuation does not
+    assert ground.shared_words("HIS系统覆盖80%", "纳入医院HIS管理系统,覆盖80%以上") > 0.5

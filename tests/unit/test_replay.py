@@ -158,3 +158,28 @@ def test_old_recording_format_is_refused(tmp_path):
     (tmp_path / f"{key}.json").write_text('{"version": 0}', encoding="utf-8")
     with pytest.raises(ConfigError, match="version"):
         load_recording(tmp_path, key)
+
+
+def test_record_missing_asks_the_model_only_about_exchanges_not_yet_recorded(tmp_path):
+    first = request()
+    record(tmp_path, [first], content='{"label": "A"}')
+    second = request(messages=[{"role": "system", "content": "判断句子类别。"},
+                               {"role": "user", "content": "全年完成投资12亿元。"}])
+    with FakeOpenAIServer() as server:
+        server.script(ok('{"label": "B"}'))
+        config = Settings(backend="openai", model=MODEL, openai_base_url=server.base_url,
+                          openai_api_key="sk-secret", recordings=tmp_path, record_missing=True)
+
+        async def main():
+            backend = make_backend(config)
+            try:
+                return [await backend.complete(r) for r in (first, second)]
+            finally:
+                await backend.aclose()
+
+        old, new = asyncio.run(main())
+        asked = len(server.requests)
+    assert asked == 1  # only the new exchange reached the model
+    assert json.loads(old.content) == {"label": "A"}  # the recorded answer, not a fresh one
+    assert json.loads(new.content) == {"label": "B"}
+    assert load_recording(tmp_path, second.key(MODEL))["response"]["content"] == '{"label": "B"}'
