@@ -5,7 +5,11 @@
 
 ``--run`` calls ``reportsum eval`` on one document at a time with the embedded model forced to
 ``--strategy context`` and keeps each digest in ``bench/results/context-local/`` (committed), so an
-interrupted run resumes where it stopped, on this machine or the next. On 2 CPU cores the 1.5B
+interrupted run resumes where it stopped, on this machine or the next. Every model exchange is
+recorded beside them (``recordings/``), so a change to what the pipeline does with the replies
+is measured again offline, on the same model output:
+``reportsum eval DIR --gold fixtures/corpus/gold --backend replay --recordings
+bench/results/context-local/recordings --strategy context``. On 2 CPU cores the 1.5B
 model reads about 7-20 units a minute; the corpus has 4,363 units.
 
 The report grades the saved digests with ``service.evaluate.grade`` (the scorer of ``reportsum
@@ -48,6 +52,7 @@ def run(saved: Path, threads: int | None, order: list[str]) -> None:
             started = time.perf_counter()
             done = subprocess.run([sys.executable, "-m", "service", "eval", tmp, "--gold", str(GOLD),
                                    "--backend", "local", "--no-cache", "--strategy", "context",
+                                   "--record-missing", "--recordings", str(saved / "recordings"),
                                    "--save", str(saved), "--quiet"], env=env, cwd=ROOT)
             print(f"{path.stem}: rc {done.returncode}, {time.perf_counter() - started:.0f} s", flush=True)
 
