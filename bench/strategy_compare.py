@@ -83,11 +83,12 @@ def report(saved: Path) -> None:
         return f"{s.recall or 0:.2f} / {s.precision or 0:.2f}"
 
     print(f"{'document':40s} {'units':>5s} {'context (1.5B)':>15s} {'learned, shipped':>17s} {'learned, LOO':>13s}"
-          f" {'calls':>5s} {'fallback':>8s} {'min':>5s}")
+          f" {'calls':>5s} {'missing':>7s} {'wrong n':>7s} {'min':>5s}")
     for d, ctx, ins, loo, meta in rows:
-        fallback = sum(int(w.split(" ")[0]) for w in meta["warnings"] if "not decided by the model" in w)
+        missing, shifted = (sum(int(w.split(" ")[0]) for w in meta["warnings"] if marker in w)
+                            for marker in ("not decided by the model", "summarized another unit"))
         print(f"{d.name[:40]:40s} {len(d.units):5d} {rp(ctx):>15s} {rp(ins):>17s} {rp(loo):>13s}"
-              f" {meta['llm_calls']:5d} {fallback:8d} {meta['seconds'] / 60:5.1f}")
+              f" {meta['llm_calls']:5d} {missing:7d} {shifted:7d} {meta['seconds'] / 60:5.1f}")
 
     def m(scores) -> str:
         x = micro(scores)
