@@ -71,6 +71,12 @@ COUPLET = re.compile(r"^\s*[\u4e00-\u9fff“”]{2,6}[,，][\u4e00-\u9fff“”]
 BARE_DIRECTIVE = re.compile(r"^\s*(全力|切实|逐步|不断|稳步|持续|进一步|积极|大力|扎实|着力)?"
                             r"(加强|提升|促进|强化|推动|提高|推进|发挥|坚持|聚焦|增强|优化|深化|完善)")
 THANKS = re.compile(r"(各位代表|衷心感谢|致以|谢谢|同志们|朋友们)")
+# Units that assert nothing, whatever their cue words: a question ("海南省又将如何实施…？")
+# and a speaker's name and office ("…副厅长孟梓岩先生"). Each is seen in one or two
+# development documents, too few for the model to learn a weight, so they veto the unit
+# (``Labeller.vetoes``); measured leave-one-document-out in bench/labeller_cv.py.
+QUESTION = re.compile(r"[？?]|(如何|哪些|怎样|怎么|什么|是否)[^，,。；;]{0,20}$")
+SPEAKER = re.compile(r"(先生|女士)\s*$")
 YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\s*年)")
 
 # ----------------------------------------------------------------------- section kinds
@@ -243,6 +249,10 @@ def _cue_features(u: UnitRef, f: dict[str, float]) -> None:
     for name, hit in checks.items():
         if hit:
             f[f"cue.{name}"] = 1.0
+    if QUESTION.search(u.sentence_text):
+        f["veto.question"] = 1.0
+    if SPEAKER.search(u.text):
+        f["veto.speaker"] = 1.0
     if f.get("cue.fixes") and f.get("cue.problem"):
         f["cue.fixes+problem"] = 1.0
 

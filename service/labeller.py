@@ -86,12 +86,20 @@ class Labeller:
     families: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
     version: str = ""
+    # features that make a unit "other" whatever its weights say (a question, a speaker's name)
+    vetoes: tuple[str, ...] = ()
+    # the category pairs a unit may carry together; () allows any pair
+    second_pairs: tuple[frozenset[str], ...] = ()
 
     def predict_proba(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
         """P(label) per unit (rows from ``features.features``), columns in ``labels`` order."""
         if not rows:
             return np.zeros((0, len(self.labels)))
-        return self.stage1.predict_proba(rows)
+        p = self.stage1.predict_proba(rows)
+        vetoed = [i for i, row in enumerate(rows) if any(row.get(v) for v in self.vetoes)]
+        if vetoed:
+            p[vetoed] = np.eye(len(self.labels))[self.labels.index("other")]
+        return p
 
     def decide(self, proba: np.ndarray) -> list[tuple[str, ...]]:
         """Categories per unit: the most probable one (none when it is "other" or less likely
@@ -104,10 +112,14 @@ class Labeller:
                 out.append(())
                 continue
             cats = [self.labels[order[0]]]
-            if p[order[1]] >= self.second_threshold:
-                cats.append(self.labels[order[1]])
+            second = self.labels[order[1]]
+            if p[order[1]] >= self.second_threshold and self._pair_allowed(cats[0], second):
+                cats.append(second)
             out.append(tuple(c for c in cats if c != "other"))
         return out
+
+    def _pair_allowed(self, first: str, second: str) -> bool:
+        return first == "other" or not self.second_pairs or frozenset((first, second)) in self.second_pairs
 
     # ------------------------------------------------------------------ data file
     def to_json(self) -> dict[str, Any]:
@@ -117,6 +129,8 @@ class Labeller:
             "families": list(self.families),
             "second_threshold": self.second_threshold,
             "min_prob": self.min_prob,
+            "second_pairs": [sorted(pair) for pair in self.second_pairs],
+            "vetoes": list(self.vetoes),
             "meta": self.meta,
             "stage1": self.stage1.to_json(),
         }
@@ -129,7 +143,9 @@ class Labeller:
         return cls(labels=tuple(data["labels"]), stage1=Linear.from_json(data["stage1"], n),
                    second_threshold=float(data.get("second_threshold", 1.0)),
                    min_prob=float(data.get("min_prob", 0.0)),
-                   families=tuple(data.get("families", ())), meta=data.get("meta", {}), version=version)
+                   families=tuple(data.get("families", ())), meta=data.get("meta", {}), version=version,
+                   vetoes=tuple(data.get("vetoes", ())),
+                   second_pairs=tuple(frozenset(p) for p in data.get("second_pairs", ())))
 
 
 def dumps(labeller: Labeller) -> str:

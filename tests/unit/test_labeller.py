@@ -76,6 +76,33 @@ def test_decide_emits_a_second_category_only_when_likely():
     assert out[2] == ()
 
 
+def test_a_unit_is_never_both_done_and_planned():
+    """A second category only pairs with a problem (the gold's measure + the shortcoming it
+    fixes); a unit torn between done and planned gets the likelier of the two."""
+    model = labeller.shipped()
+    k = {c: i for i, c in enumerate(model.labels)}
+    p = np.zeros((2, 4))
+    p[0, [k["achievements"], k["plans"]]] = [0.55, 0.45]
+    p[1, [k["achievements"], k["problems"]]] = [0.55, 0.45]
+    out = model.decide(p)
+    assert out[0] == ("achievements",)
+    assert set(out[1]) == {"achievements", "problems"}
+
+
+def test_a_question_or_a_speakers_name_is_no_claim():
+    text = ("发布会现场\n记者：下一步，我省将如何加快推进县域医共体建设？\n"
+            "出席今天发布会的有：省卫生健康委副主任张三先生，省医保局副局长李四女士。\n"
+            "下一步，我省将加快推进县域医共体建设，力争年底前覆盖所有县。\n")
+    structure, units = _units(text)
+    rows = features(structure, units)
+    model = labeller.shipped()
+    got = dict(zip((u.text for u in units), model.decide(model.predict_proba(rows))))
+    vetoed = {u.text for u, f in zip(units, rows) if any(f.get(v) for v in model.vetoes)}
+    assert any("如何" in t for t in vetoed) and any(t.endswith("先生") for t in vetoed)
+    assert all(got[t] == () for t in vetoed)
+    assert "plans" in got["下一步，我省将加快推进县域医共体建设"]  # the same words, asserted
+
+
 def test_file_roundtrip_keeps_predictions(tmp_path):
     model = labeller.shipped()
     path = tmp_path / "l.json"
@@ -105,6 +132,7 @@ def test_retraining_reproduces_the_shipped_parameters():
     assert np.allclose(a.coef, b.coef, atol=2e-3)
     assert np.allclose(a.intercept, b.intercept, atol=2e-3)
     assert (fresh.second_threshold, fresh.min_prob) == (shipped.second_threshold, shipped.min_prob)
+    assert (fresh.vetoes, set(fresh.second_pairs)) == (shipped.vetoes, set(shipped.second_pairs))
 
 
 def test_a_title_naming_a_remedy_is_no_problem_section():
