@@ -54,7 +54,6 @@ PROBLEM_CUE = re.compile(
     r"不优|不平衡|不充分|压力|风险(?!防控|评估|监测|预警)|瓶颈|差距|矛盾|隐患|挑战|欠缺|缺乏|短缺|紧缺|青黄不接|烦心事|难题|"
     r"不正之风|乱象|暴露出|下行|不稳|不确定|偏弱|依然|仍然|仍有|尚未|有待|亟待|亟需|制约|缺失|偏差|不健全|不完善|不到位)"
 )
-STRONG_DONE = re.compile(r"(已|累计|截至|截止|先后|荣获|获评|被评为)")
 # Verbs that act on a shortcoming: "补齐…短板", "破解…痛点": a measure and its problem at once.
 FIXES = re.compile(r"(补齐|补足|破解|解决|整治|消除|打通|攻破|找准|缓解|查处|整顿|治理|弥补|填补|化解|防范|堵塞|纠正|克服)")
 DIRECTIVE = re.compile(r"((?<![主重需只纲摘首必概显紧扼])要(?!求|素|点|闻|案|件|害|事|务|的)|必须|务必|确保|力争)")
@@ -67,10 +66,8 @@ FRAMING = re.compile(
 )
 COPULA = re.compile(r"^[^,，。]{2,30}?(?<![一二三四五六七八九十但还于总就凡要只若也都将更])是(?!否|指|在)")
 NOT_CLAIM_START = re.compile(r"^(随着|而随着|正如|这是|这又是|这意味着|更值得|当然|在这样的|文章|没有.{2,8}就没有)")
-COUPLET = re.compile(r"^\s*[\u4e00-\u9fff“”]{2,6}[,，][\u4e00-\u9fff“”]{2,6}[。!！]?\s*$")
 BARE_DIRECTIVE = re.compile(r"^\s*(全力|切实|逐步|不断|稳步|持续|进一步|积极|大力|扎实|着力)?"
                             r"(加强|提升|促进|强化|推动|提高|推进|发挥|坚持|聚焦|增强|优化|深化|完善)")
-THANKS = re.compile(r"(各位代表|衷心感谢|致以|谢谢|同志们|朋友们)")
 # Units that assert nothing, whatever their cue words: a question ("海南省又将如何实施…？")
 # and a speaker's name and office ("…副厅长孟梓岩先生"). Each is seen in one or two
 # development documents, too few for the model to learn a weight, so they veto the unit
@@ -225,6 +222,8 @@ def _doc_tense(structure: Structure) -> str:
 # "机制不健全", "覆盖不全", "未建立": a plan verb negated states a shortcoming
 NEGATED = re.compile(r"(不|未|没有|缺乏|尚未|有待)(能|有效|及时|充分)?(健全|完善|到位|规范|深入|清晰|充分|平衡|全|高|强|足|够|"
                      r"建立|形成|落实|对接|纳入|匹配|适应|明确|统一)")
+# Rules that did not earn their place were removed (bench/labeller_cv.py --rules: a feature for
+# "strong done" words, couplet slogans, thanks and greetings; 2026-12-02).
 CUE_WORDS = {"plan": PLAN_CUE, "done": DONE_CUE, "problem": PROBLEM_CUE, "weak": WEAK_PLAN_CUE, "fix": FIXES}
 
 
@@ -239,12 +238,11 @@ def _cue_features(u: UnitRef, f: dict[str, float]) -> None:
     f[f"cue.sent={cue_tense(u.sentence_text)}"] = 1.0
     checks = {
         "problem": PROBLEM_CUE.search(u.text), "problem.sent": PROBLEM_CUE.search(u.sentence_text),
-        "weakplan": WEAK_PLAN_CUE.search(u.text), "strongdone": STRONG_DONE.search(u.text),
+        "weakplan": WEAK_PLAN_CUE.search(u.text),
         "fixes": FIXES.search(u.text), "framing": FRAMING.search(u.text),
         "copula": COPULA.search(u.sentence_text), "notclaim": NOT_CLAIM.search(u.sentence_text),
-        "notclaimstart": NOT_CLAIM_START.search(u.sentence_text), "couplet": COUPLET.match(u.sentence_text),
+        "notclaimstart": NOT_CLAIM_START.search(u.sentence_text),
         "bare": BARE_DIRECTIVE.match(u.text) and not re.search(r"[\d“《,，;；]", u.text),
-        "thanks": THANKS.search(u.sentence_text),
     }
     for name, hit in checks.items():
         if hit:
