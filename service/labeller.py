@@ -103,8 +103,9 @@ class Labeller:
 
     def decide(self, proba: np.ndarray) -> list[tuple[str, ...]]:
         """Categories per unit: the most probable one (none when it is "other" or less likely
-        than ``min_prob``), plus a second category as likely as ``second_threshold`` (the gold
-        counts a measure and the shortcoming it fixes as two claims)."""
+        than ``min_prob``), plus a second category as likely as ``second_threshold`` when the
+        pair is one of ``second_pairs`` (the gold counts a measure and the shortcoming it fixes
+        as two claims)."""
         out = []
         for p in proba:
             order = np.argsort(-p)
