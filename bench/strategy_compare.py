@@ -59,6 +59,15 @@ def run(saved: Path, threads: int | None, order: list[str], only: bool = False) 
             print(f"{path.stem}: rc {done.returncode}, {time.perf_counter() - started:.0f} s", flush=True)
 
 
+def overview_faults(text: str, overview: str) -> list[str]:
+    """Figures and numbers of an overview that the report does not print (checked apart from
+    the pipeline's own guard, ``overview.unsupported``, which checks against the items' evidence)."""
+    from service.ground import figures, numbers_in
+
+    body = "".join(text.split())
+    return [f for f in [*figures(overview), *numbers_in(overview)] if "".join(f.split()) not in body]
+
+
 def report(saved: Path) -> None:
     from service import train
     from service.evaluate import grade, micro
@@ -76,7 +85,7 @@ def report(saved: Path) -> None:
         loo_model = train.fit([o for o in docs.values() if o.name != d.name])
         loo = grade(d.text, train.digest_of(d, loo_model.decide(loo_model.predict_proba(d.feats))), d.gold, name=d.name)
         meta = digest["meta"]
-        rows.append((d, ctx, ins, loo, meta))
+        rows.append((d, ctx, ins, loo, meta, digest["overview"]))
     if not rows:
         print(f"nothing saved in {saved}: run with --run first")
         return
@@ -86,7 +95,7 @@ def report(saved: Path) -> None:
 
     print(f"{'document':40s} {'units':>5s} {'context (1.5B)':>15s} {'learned, shipped':>17s} {'learned, LOO':>13s}"
           f" {'calls':>5s} {'missing':>7s} {'wrong n':>7s} {'min':>5s}")
-    for d, ctx, ins, loo, meta in rows:
+    for d, ctx, ins, loo, meta, _ in rows:
         missing, shifted = (sum(int(w.split(" ")[0]) for w in meta["warnings"] if marker in w)
                             for marker in ("not decided by the model", "summarized another unit"))
         print(f"{d.name[:40]:40s} {len(d.units):5d} {rp(ctx):>15s} {rp(ins):>17s} {rp(loo):>13s}"
@@ -102,6 +111,12 @@ def report(saved: Path) -> None:
         print(f"  {genre:30s} ({len(sel)}) {m([r[1] for r in sel])} | {m([r[2] for r in sel])} | {m([r[3] for r in sel])}")
     print(f"  {'all saved':30s} ({len(rows)}) {m([r[1] for r in rows])} | {m([r[2] for r in rows])} | "
           f"{m([r[3] for r in rows])}")
+    print(f"\ncontract: {sum(r[1].violations for r in rows)} violations, "
+          f"{sum(r[1].figure_faults for r in rows)} figure faults in summaries, "
+          f"{sum(r[1].noise_items for r in rows)} noise items; overview figures not in the report: "
+          f"{sum(len(overview_faults(r[0].text, r[5])) for r in rows)}; "
+          f"model overviews kept {sum(not any(w.startswith('overview:') for w in r[4]['warnings']) for r in rows)}"
+          f" of {len(rows)}")
     units = sum(len(r[0].units) for r in rows)
     minutes = sum(r[4]["seconds"] for r in rows) / 60
     print(f"\n{len(rows)} of {len(docs) - 5} corpus documents, {units} units, {minutes:.0f} min of model time, "

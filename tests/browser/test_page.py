@@ -64,6 +64,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def context_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The same app with the context strategy: the replayed model answers carry real summaries."""
+    tmp = tmp_path_factory.mktemp("browser-context-server")
+    env = clean_env(
+        REPORTSUM_BACKEND="replay", REPORTSUM_STRATEGY="context", REPORTSUM_API_KEY=TOKEN, REPORTSUM_QUIET="1",
+        REPORTSUM_DB=str(tmp / "jobs.sqlite3"), REPORTSUM_CACHE=str(tmp / "cache.sqlite3"),
+        REPORTSUM_JOB_POLL_SECONDS="0.1",
+    )
+    server = ServerProcess(env, tmp / "server.log").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
@@ -161,3 +175,28 @@ def test_wrong_token_is_reported_on_the_page(page: Any, server: ServerProcess) -
     error.wait_for(state="visible")
     assert "401" in error.text_content() and "unauthorized" in error.text_content()
     assert page.locator("#result").is_hidden()
+
+
+def test_a_summary_is_shown_once_and_its_quote_as_the_quote(page: Any, context_server: ServerProcess) -> None:
+    """A summary that restates its evidence shows as the quote alone; a real summary shows
+    above its quote. No item shows the same words twice."""
+    from service.render import restates
+
+    _, digest = submit_seed(page, context_server)
+    assert digest["meta"]["strategy"] == "context"
+    kinds = {"own words": 0, "the quote": 0}
+    for cat in ("achievements", "problems", "plans"):
+        buttons = page.locator(f"#{cat} .item")
+        assert buttons.count() == len(digest[cat])
+        for index, item in enumerate(digest[cat]):
+            button = buttons.nth(index)
+            summary = button.locator(".summary").text_content()
+            quotes = button.locator(".evidence").all_text_contents()
+            if restates(item["summary"], item["evidence"]):
+                kinds["the quote"] += 1
+                assert summary == f"“{item['evidence']}”" and quotes == []
+            else:
+                kinds["own words"] += 1
+                assert summary == item["summary"] and quotes == [f"“{item['evidence']}”"]
+    assert kinds["own words"] and kinds["the quote"], kinds  # both ways shown by this seed
+    assert page.locator("#overview").text_content() == digest["overview"]
