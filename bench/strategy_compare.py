@@ -10,7 +10,8 @@ recorded beside them (``recordings/``), so a change to what the pipeline does wi
 is measured again offline, on the same model output:
 ``reportsum eval DIR --gold fixtures/corpus/gold --backend replay --recordings
 bench/results/context-local/recordings --strategy context``. On 2 CPU cores the 1.5B
-model reads about 7-20 units a minute; the corpus has 4,364 units (all 27 digested and saved, 2026-12-02: 341 minutes of model time).
+model reads about 7-20 units a minute; the corpus has 4,364 units (all 27 digested and saved,
+2026-12-02: 341 minutes of model time).
 
 The report grades the saved digests with ``service.evaluate.grade`` (the scorer of ``reportsum
 eval``) and, for the same documents, the learned strategy twice: the shipped labeller (trained on
@@ -59,18 +60,9 @@ def run(saved: Path, threads: int | None, order: list[str], only: bool = False) 
             print(f"{path.stem}: rc {done.returncode}, {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def overview_faults(text: str, overview: str) -> list[str]:
-    """Figures and numbers of an overview that the report does not print (checked apart from
-    the pipeline's own guard, ``overview.unsupported``, which checks against the items' evidence)."""
-    from service.ground import figures, numbers_in
-
-    body = "".join(text.split())
-    return [f for f in [*figures(overview), *numbers_in(overview)] if "".join(f.split()) not in body]
-
-
 def report(saved: Path) -> None:
     from service import train
-    from service.evaluate import grade, micro
+    from service.evaluate import grade, micro, overview_faults
 
     from service.labeller import shipped as shipped_labeller
 

@@ -290,6 +290,13 @@ def figure_faults(summary: str, evidence: str, figures: Sequence[str]) -> list[s
     return faults
 
 
+def overview_faults(text: str, overview: str) -> list[str]:
+    """Numbers of an overview that the report does not print (the scorer's check, apart from
+    the pipeline's own guard, ``overview.unsupported``, which checks against the items' evidence)."""
+    printed = set(numbers_in(text))
+    return [f"overview number {tok!r} not in the report" for tok in numbers_in(overview) if tok not in printed]
+
+
 # --------------------------------------------------------------------------------------------
 # Scores
 # --------------------------------------------------------------------------------------------

@@ -372,3 +372,12 @@ def test_no_pairs_is_an_error_exit(tmp_path):
     assert run_eval(tmp_path, GOLD, _Settings(), as_json=False, save=None,
                     summarize_file=gold_echo_summarizer(), out=buf) == 1
     assert buf.getvalue().splitlines()[-1] == "micro recall n/a precision n/a"
+
+
+def test_an_overview_number_the_report_does_not_print_is_a_fault():
+    from service.evaluate import overview_faults
+
+    text = "全年新增床位1,200张，覆盖率达到95.5%。"
+    assert overview_faults(text, "新增床位1200张，覆盖率95.5%。") == []
+    assert overview_faults(text, "新增床位1300张，覆盖率95%。") == [
+        "overview number '1300' not in the report", "overview number '95%' not in the report"]
