@@ -20,10 +20,17 @@ from service.models import Excluded
 
 TERMINAL = "。！？；!?;…"
 CLOSERS = "”’」』)）》"
+# Markup inside a block of visible text (``总数的<span …>25</span>％``) is masked with this
+# private-use character in the block's text, so the text keeps the raw offsets while no
+# rule reads a tag as words, punctuation or a number ("175%" of a style attribute).
+MASK = "\ue000"
 
 
 @dataclass(frozen=True)
 class Block:
+    """A run of visible text: ``text`` is ``raw[start:end]`` with any markup inside it masked
+    (``MASK``), so offsets into ``text`` are offsets into the raw input."""
+
     start: int
     end: int
     text: str
@@ -180,16 +187,27 @@ def _html_blocks(raw: str) -> tuple[list[Block], list[tuple[int, int]]]:
     code = [m.span() for m in _TEMPLATE_CODE.finditer(raw)]
     others = _other_stories(parser.elements, parser.runs)
     blocks: list[Block] = []
+    inline = False  # the previous run was kept and no block element closed since
     for start, end, _caption, breaks in parser.runs:
-        if any(a < end and start < b for a, b in code):
-            continue
-        if any(a <= start and end <= b for a, b in others):
+        if any(a < end and start < b for a, b in code) or any(a <= start and end <= b for a, b in others):
+            inline = False
             continue
         # Visible text may itself hold line breaks: split it like plain text.
         for k, sub in enumerate(split_blocks_plain(raw[start:end])):
             gap = sub.gap_before if k else (2 if breaks else 0)
-            blocks.append(Block(start + sub.start, start + sub.end, sub.text, gap))
+            block = Block(start + sub.start, start + sub.end, sub.text, gap)
+            if k == 0 and inline and not breaks and blocks:
+                # inline markup (<span>, <font>, <b>, <a>) never ends a block: the sentence
+                # "…总数的<span>25</span>％。" is one run of text with its tags masked
+                block = _masked_join(raw, blocks.pop(), block)
+            blocks.append(block)
+        inline = True
     return blocks, others
+
+
+def _masked_join(raw: str, first: Block, second: Block) -> Block:
+    between = MASK * (second.start - first.end)
+    return Block(first.start, second.end, first.text + between + second.text, first.gap_before, first.title)
 
 
 def split_blocks_plain(raw: str) -> list[Block]:
@@ -220,7 +238,8 @@ HEADING_RE = re.compile(
 )
 
 
-_ENUM_PREFIX = re.compile(r"^([一二三四五六七八九十]+是|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|\d+[.、．])")
+# "1." and "1．" enumerate, "85.2%" and "2025.12.31" do not: a point before a digit is a decimal.
+_ENUM_PREFIX = re.compile(r"^([一二三四五六七八九十]+是|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|\d+(?:、|[.．](?![0-9０-９])))")
 
 
 def _norm(text: str) -> str:
@@ -245,6 +264,8 @@ def _ends_sentence(text: str) -> bool:
 
 def _is_chrome(block: Block) -> bool:
     t = block.text
+    if _LONE_NUMBER.match(t):
+        return False  # a number (a table cell, a figure cut off by markup) is never page chrome
     if _CONTACT.search(t) and len(t) <= 80:
         return True
     # short markup leftovers and menu words: no CJK sentence in them
@@ -325,8 +346,42 @@ def _title_block(blocks: list[Block]) -> int:
     return 0
 
 
+# A line that cannot start a text of its own: a lone number ("2.5" of "PM\n2.5\n）"), or one
+# that opens on a closing bracket or on punctuation that continues a clause.
+_LONE_NUMBER = re.compile(r"^[0-9０-９]+(?:[.．][0-9０-９]+)*\s*[%％‰]?$")
+_OPENS_MIDWAY = re.compile(rf"^[{CLOSERS}%％‰，,、。；;：:]")
+
+
+def _join_broken_lines(raw: str, blocks: list[Block]) -> list[Block]:
+    """Join the lines a scraper broke inside a sentence ("细颗粒物（PM\n2.5\n）平均浓度下降9.1%"):
+    a line that cannot start a text of its own continues the line above it when that line did
+    not end a sentence, so no piece of a figure is left to be thrown away as chrome."""
+    out: list[Block] = []
+    for i, b in enumerate(blocks):
+        prev = out[-1] if out else None
+        nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+        # a lone number continues only a line cut mid-token ("（PM") or one that goes on after
+        # it ("2.5" then "）平均浓度…"); under a heading it is a page number, not a figure
+        lone = bool(_LONE_NUMBER.match(b.text)) and prev is not None and (
+            bool(re.search(r"[A-Za-z（(]$", prev.text))
+            or (nxt is not None and nxt.gap_before <= 1 and bool(_OPENS_MIDWAY.match(nxt.text))))
+        if prev is not None and b.gap_before <= 1 and not _ends_sentence(prev.text) and \
+                (lone or _OPENS_MIDWAY.match(b.text) or _open_bracket(prev.text)) and \
+                not raw[prev.end : b.start].strip(" \t\r\n\u3000"):
+            between = raw[prev.end : b.start]
+            out[-1] = Block(prev.start, b.end, prev.text + between + b.text, prev.gap_before, prev.title)
+        else:
+            out.append(b)
+    return out
+
+
+def _open_bracket(text: str) -> bool:
+    return text.count("（") + text.count("(") > text.count("）") + text.count(")")
+
+
 def clean(raw: str) -> Cleaned:
     blocks, others = _split(raw)
+    blocks = _join_broken_lines(raw, blocks)
     n_head = _title_block(blocks)
     kept: list[Block] = []
     excluded: list[Excluded] = [Excluded(span=span, reason="another story on the same page") for span in others]

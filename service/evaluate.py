@@ -23,6 +23,7 @@ unless a gold evidence overlaps it (then the first copy is the original the repo
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import sys
@@ -278,8 +279,36 @@ def chinese_number_values(s: str) -> set[str]:
     return values
 
 
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def _visible(evidence: str) -> str:
+    """An evidence slice of web-page source as a reader sees it: a sentence that runs across
+    inline markup keeps its tags in the evidence; its figures are read without them."""
+    return html.unescape(_TAG.sub("", evidence)) if "<" in evidence or "&" in evidence else evidence
+
+
+def number_cut(text: str, span: Span) -> str | None:
+    """Does the span begin or end inside a number of the text around it ("2%" cut out of
+    "85.2%")? A figure is the whole number as printed, never a suffix or prefix of it."""
+    a, b = span
+    def digit(i: int) -> bool:
+        return 0 <= i < len(text) and text[i] in _DIGITS
+    def point(i: int) -> bool:
+        return 0 <= i < len(text) and text[i] in ".．"
+    if (digit(a) or point(a)) and (digit(a - 1) or (point(a - 1) and digit(a - 2))):
+        return f"span {span} begins inside a number ({text[max(0, a - 6):a]}|{text[a:a + 6]})"
+    if (digit(b - 1) or point(b - 1)) and (digit(b) or (point(b) and digit(b + 1))):
+        return f"span {span} ends inside a number ({text[max(0, b - 6):b]}|{text[b:b + 6]})"
+    return None
+
+
+_DIGITS = set("0123456789０１２３４５６７８９")
+
+
 def figure_faults(summary: str, evidence: str, figures: Sequence[str]) -> list[str]:
     """Figures not verbatim in the evidence, and numbers of the summary the evidence lacks."""
+    evidence = _visible(evidence)
     faults = [f"figure {f!r} not in evidence" for f in figures if not f or f not in evidence]
     ev_tokens = set(numbers_in(evidence))
     ev_values = {t.rstrip("%‰") for t in ev_tokens} | chinese_number_values(evidence)
@@ -480,6 +509,8 @@ def grade(text: str, digest: dict | Digest, gold: Gold | LocatedGold, *, name: s
             score.noise_items += 1
             note("noise_items", f"{it.label} {it.evidence[:30]!r}")
         faults = figure_faults(it.summary, it.evidence, it.figures)
+        if it.span is not None and (cut := number_cut(text, it.span)):
+            faults.append(cut)
         score.figure_faults += len(faults)
         for f in faults:
             note("figure_faults", f"{it.label} {f}")

@@ -7,11 +7,12 @@ whitespace and punctuation variants) and returns the raw span, so callers re-sli
 
 from __future__ import annotations
 
+import html
 import re
 
 # A number with its unit, verbatim: 81.7%, 1.7亿元, 169家, 4.35‰, 3万余人次, 10+10
 NUMBER = re.compile(
-    r"\d+(?:[.,]\d+)*(?:\s?(?:[%‰℃]|个百分点|个|万余?|亿|千|百)?)*"
+    r"\d+(?:[.,．]\d+)*(?:\s?(?:[%％‰℃]|个百分点|个|万余?|亿|千|百)?)*"
     r"(?:余|多)?(?:人次|万人|元|亿元|万元|家|所|处|名|人|户|例|项|台|张|份|条|床|次|天|年|月|日|个|项|倍|"
     r"平方米|公里|米|吨|辆|批|类|场次|场|岁|小时|分钟|周|期|类|组|所|座|栋|支|篇|件|部)?"
 )
@@ -91,3 +92,56 @@ def summarize_evidence(evidence: str) -> str:
     text = re.sub(r"\s+", "", evidence).strip(",，、;；:：")
     text = re.sub(r"^(要|并|同时|还|也)(?=[\u4e00-\u9fff]{2})", "", text)
     return text if text.endswith(("。", "！", "？")) else text + "。"
+
+
+# --------------------------------------------------------------------- whole numbers
+
+_DIGIT = re.compile(r"[0-9０-９]")
+_POINTS = ".．"
+_MASKED = "\ue000"  # service.clean.MASK: markup masked inside a block of visible text
+
+
+def _visible_before(text: str, i: int) -> str:
+    i -= 1
+    while i >= 0 and text[i] == _MASKED:
+        i -= 1
+    return text[i] if i >= 0 else ""
+
+
+def _visible_after(text: str, i: int) -> str:
+    while i < len(text) and text[i] == _MASKED:
+        i += 1
+    return text[i] if i < len(text) else ""
+
+
+def _digit(ch: str) -> bool:
+    return bool(ch) and bool(_DIGIT.match(ch))
+
+
+def cuts_number(text: str, start: int, end: int) -> str | None:
+    """Why ``text[start:end]`` begins or ends inside a number, or None.
+
+    A figure is the whole number as printed around its span, never a suffix or a prefix of
+    it: "2%" cut from "85.2%" begins after "85.", "下降9" cut from "下降9.1%" ends before ".1".
+    """
+    first, last = _visible_after(text, start), _visible_before(text, end)
+    before, after = _visible_before(text, start), _visible_after(text, end)
+    if _digit(first) or (first and first in _POINTS):
+        if _digit(before) or (before and before in _POINTS and _digit(_visible_before(text, start - 1))):
+            return f"begins inside a number: …{text[max(0, start - 6):start]}|{text[start:start + 6]}…"
+    if _digit(last) or (last and last in _POINTS):
+        if _digit(after) or (after and after in _POINTS and _digit(_visible_after(text, end + 1))):
+            return f"ends inside a number: …{text[max(0, end - 6):end]}|{text[end:end + 6]}…"
+    return None
+
+
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def visible_text(evidence: str) -> str:
+    """What a reader sees of an evidence slice of web-page source: a sentence that runs across
+    inline markup (``总数的<span …>25</span>％``) keeps its tags in the evidence (it is a slice
+    of the input), while its summary and figures read the visible text (``总数的25％``)."""
+    if "<" not in evidence and "&" not in evidence:
+        return evidence
+    return html.unescape(_TAG.sub("", evidence))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from service.clean import CLOSERS, HEADING_RE, TERMINAL, Block
+from service.clean import CLOSERS, HEADING_RE, MASK, TERMINAL, Block
 
 SENTENCE_END = re.compile(rf"[{TERMINAL}]+[{CLOSERS}]*")
 # Clause boundaries inside a sentence. "、" separates list members, not claims.
@@ -50,7 +50,9 @@ ACTION_START = re.compile(
     r"推广|鼓励|引导|支持|巩固|保障|落细|压实|夯实|坚持|狠抓|整合|筹备|编制|配齐|拓展|遴选|选派|邀请|承办|发放|简化|"
     r"减少|取消|增加|新增|投入|下发)"
 )
-ENUM_LEAD = re.compile(r"^([一二三四五六七八九十]+是|[（(][一二三四五六七八九十\d]+[）)]|[一二三四五六七八九十]+、|\d+[.、．])")
+# "1." or "1．" before a clause enumerates it; "85.2%", "10.73万艘" and "5.5%左右" are figures:
+# a point followed by a digit is a decimal point, never the end of an enumerator.
+ENUM_LEAD = re.compile(r"^([一二三四五六七八九十]+是|[（(][一二三四五六七八九十\d]+[）)]|[一二三四五六七八九十]+、|\d+(?:、|[.．](?![0-9０-９])))")
 
 
 @dataclass
@@ -81,6 +83,9 @@ class Structure:
     # enumerated headings ("(一)筹备召开卫生与健康大会") with their section context: in a
     # plan section each one names a task
     tasks: list[Sentence] = field(default_factory=list)
+    # the section path under each heading (parallel to ``headings``), outermost first: its
+    # length is the heading's level
+    paths: list[tuple[str, ...]] = field(default_factory=list)
 
 
 TOPIC_MAX = 16  # characters of a paragraph-opening topic sentence ("健康促进成效显著。")
@@ -91,11 +96,48 @@ ENUM_HEADING = re.compile(r"^\s*([一二三四五六七八九十]+、|[（(][一
 
 def is_heading(block: Block) -> bool:
     t = block.text
+    if is_lead(t):  # "一年来，我们做了以下主要工作：" announces what follows: a sentence, never a title
+        return False
     if HEADING_RE.match(t) and len(t) <= 60 and t.count("。") <= 1 and not t.endswith("。"):
-        return True
+        # "一、在北京通养老助残卡中开通中医药养老服务支付功能，" breaks off a sentence
+        return t.rstrip()[-1:] not in "，,、"
     # "群众的“烦心事”,就是改革攻坚的“紧要事”。7月15日,淄博市" ends a sentence and breaks
     # off the next: a paragraph cut by a line break, not a title
-    return len(t) <= 40 and t.rstrip(CLOSERS)[-1:] not in TERMINAL + "，,、" and not _ends_sentence_inside(t)
+    return len(t) <= 40 and t.rstrip(CLOSERS)[-1:] not in TERMINAL + "，,、" and not _ends_sentence_inside(t) \
+        and _titled_clauses(t)
+
+
+# A line ending in a colon that announces a list or reports speech: "一年来，我们做了以下主要工作：",
+# "重点抓好八个方面工作：", "今年经济社会发展的主要预期目标是：", "会议强调，……：".
+LEAD_WORDS = re.compile(r"(以下|如下|下列|几个方面|个方面|几点|主要工作|强调|指出|表示|要求|提出|认为|透露|是|为|有|包括|进行)"
+                        r"[^，,。；;]{0,3}[:：]\s*$")
+# A speaker or a label before a colon ("新闻发言人张毓辉：", "香港商报记者：", "附件：") titles what
+# follows; so does an addressee ("各区卫生健康委：").
+SPEAKER_ROLE = re.compile(r"(记者|发言人|主持|主任|厅长|局长|处长|科长|书记|委员|市长|省长|县长|区长|部长|院长|秘书长|"
+                          r"代表|教授|专家|负责人|手记|巡视员|调研员|司长|主席|经理|董事长|校长|所长|站长|社长|医生|嘉宾)[\u4e00-\u9fff]{0,4}[:：]\s*$|^各")
+
+
+def is_lead(text: str) -> bool:
+    """A lead sentence: ends in a colon and states or announces something (a predicate), unlike a
+    speaker's name, a label or an addressee."""
+    t = text.strip()
+    if not t.endswith(("：", ":")):
+        return False
+    body = _ENUM_MARK.sub("", t)
+    if LEAD_WORDS.search(body):
+        return True
+    return not SPEAKER_ROLE.search(body) and (_content_len(body) > 10 or bool(re.search("[，,]", body)))
+
+
+def _titled_clauses(text: str) -> bool:
+    """An unnumbered title has no comma, or is a couplet of two like halves ("健康传播，无处不在",
+    "聚焦重点再发力,真抓实干绘蓝图"); "经济增速是综合性指标，今年预期目标设定" is a sentence cut off
+    by a line break."""
+    parts = re.split(r"[，,]", text)
+    if len(parts) == 1:
+        return True
+    return len(parts) == 2 and all(2 <= _content_len(p) <= 12 for p in parts) and \
+        abs(_content_len(parts[0]) - _content_len(parts[1])) <= 1
 
 
 def _ends_sentence_inside(text: str) -> bool:
@@ -134,12 +176,37 @@ def split_sentences(start: int, text: str) -> list[tuple[int, int]]:
             if text[a:b].strip()]
 
 
+_DIGIT = re.compile(r"[0-9０-９]")
+_LEAD_BLANK = re.compile(rf"^[\s{MASK}]*")
+_TRAIL_BLANK = re.compile(rf"[\s{MASK}]*$")
+
+
 def _lead_ws(s: str) -> int:
-    return len(s) - len(s.lstrip())
+    """Leading whitespace and masked markup: a unit never begins or ends on a tag."""
+    return _LEAD_BLANK.match(s).end()
 
 
 def _trail_ws(s: str) -> int:
-    return len(s) - len(s.rstrip())
+    return len(s) - _TRAIL_BLANK.search(s).start()
+
+
+def visible(s: str) -> str:
+    """Text as a reader sees it: the markup masked inside a block left out."""
+    return s.replace(MASK, "")
+
+
+def view_of(raw: str, blocks: list[Block]) -> str:
+    """The input as segmentation reads it: ``raw`` with the markup inside each block masked.
+    Same length as ``raw``, so every offset into it is an offset into the input."""
+    masked = [b for b in blocks if MASK in b.text]
+    if not masked:
+        return raw
+    parts, pos = [], 0
+    for b in sorted(masked, key=lambda b: b.start):
+        parts += [raw[pos : b.start], b.text]
+        pos = b.end
+    parts.append(raw[pos:])
+    return "".join(parts)
 
 
 def split_clauses(raw: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -185,6 +252,8 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
             a += enum.end()
             piece = raw[a:b]
         if LEAD_IN.match(piece.strip()):
+            if _DIGIT.search(piece) and (a, b) != clauses[-1] and pending_start is None:
+                pending_start = a  # "2025年,", "截至6月底,": a date stays with the claim it dates
             continue  # "会议指出", "今年以来": context, not a claim
         if pending_start is not None:
             a, pending_start = pending_start, None
@@ -216,7 +285,7 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
             units[-1][1] = clauses[-1][1]
         else:
             units.append([pending_start, clauses[-1][1], 1])
-    return [Unit(a, b, raw[a:b]) for a, b, _ in units if _content_len(raw[a:b]) >= 4]
+    return [Unit(a, b, visible(raw[a:b])) for a, b, _ in units if _content_len(raw[a:b]) >= 4]
 
 
 # Two adjacent short clauses of at most this many characters make one claim (unless they are
@@ -228,28 +297,33 @@ PAIR_MAX = 24
 
 
 def segment(raw: str, blocks: list[Block], min_chars: int = 8, pair_max: int = PAIR_MAX) -> Structure:
+    raw = view_of(raw, blocks)  # markup inside a block never reads as text
     headings: list[Block] = []
+    paths: list[tuple[str, ...]] = []
     sentences: list[Sentence] = []
     tasks: list[Sentence] = []
     heading: str | None = None
     context: tuple[str, ...] = ()
+    ranks: tuple[float, ...] = ()  # the heading rank of each entry of ``context``
     last_sentence: str | None = None  # the sentence that may introduce an enumerated list
-    for para, (block, head) in enumerate(paragraphs(raw, blocks)):
+    paras = paragraphs(raw, blocks)
+    for para, (block, head) in enumerate(paras):
         if head:
             headings.append(block)
-            context = _nest(context, block.text, last_sentence)
-            heading = block.text
+            context, ranks = _nest(context, ranks, visible(block.text), last_sentence, _next_numbered(paras, para))
+            paths.append(context)
+            heading = visible(block.text)
             last_sentence = None
             if ENUM_HEADING.match(block.text):
                 tasks.append(_heading_task(raw, block, context, len(sentences), para))
             continue
         spans = _glue_topic(raw, split_sentences(block.start, block.text))
         for a, b in spans:
-            s = Sentence(a, b, raw[a:b], heading, index=len(sentences), para=para, context=context)
+            s = Sentence(a, b, visible(raw[a:b]), heading, index=len(sentences), para=para, context=context)
             s.units = group_units(raw, split_clauses(raw, a, b), min_chars, pair_max)
             sentences.append(s)
             last_sentence = s.text
-    return Structure(headings=headings, sentences=sentences, tasks=tasks)
+    return Structure(headings=headings, sentences=sentences, tasks=tasks, paths=paths)
 
 
 def _glue_topic(raw: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -285,22 +359,103 @@ def _family(title: str) -> str | None:
     return "paren" if mark[0] in "（(" else "digit" if mark[0].isdigit() else "cjk"
 
 
-def _nest(context: tuple[str, ...], title: str, intro: str | None) -> tuple[str, ...]:
-    """The section context under a new heading (outermost first).
+_CJK_NUM = "一二三四五六七八九十百零〇"
+# Numbering schemes of headings, highest rank first (as official documents number them,
+# GB/T 9704): 第一部分 > 第一章 > 第一节 > 第一条 > 【标题】 > 一、 > （一） > 1. > （1） > ①.
+SCHEMES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("part", re.compile(rf"^\s*第[{_CJK_NUM}\d]+(?:部分|编)")),
+    ("chapter", re.compile(rf"^\s*第[{_CJK_NUM}\d]+章")),
+    ("section", re.compile(rf"^\s*第[{_CJK_NUM}\d]+节")),
+    ("article", re.compile(rf"^\s*第[{_CJK_NUM}\d]+条")),
+    ("bracket", re.compile(r"^\s*【[^】]{1,40}】")),
+    ("cjk", re.compile(rf"^\s*[{_CJK_NUM}]+(?:、|[.．](?![\d{_CJK_NUM}]))")),
+    ("paren", re.compile(rf"^\s*[（(][{_CJK_NUM}]+[）)]")),
+    ("digit", re.compile(r"^\s*\d{1,2}(?:、|[.．](?!\d))")),
+    ("paren_digit", re.compile(r"^\s*[（(]\d{1,2}[）)]")),
+    ("circled", re.compile(r"^\s*[①-⑳]")),
+)
+_ENUM_MARK = re.compile("|".join(p.pattern for _, p in SCHEMES[5:]))
 
-    A plain heading starts a new section. An enumerated one replaces its sibling of the same
-    numbering, or opens a list inside the current section, under the lead sentence that
-    announced it ("...强调下半年的重点工作。") when there is one.
+
+def heading_scheme(title: str) -> str | None:
+    """The numbering scheme of a heading ("cjk" for "一、", "paren" for "（一）"...); None if plain."""
+    return next((name for name, pattern in SCHEMES if pattern.match(title)), None)
+
+
+def heading_rank(title: str) -> int:
+    """1 for the highest numbering scheme (第一部分) ... len(SCHEMES); 0 for a plain title."""
+    return next((i + 1 for i, (_, pattern) in enumerate(SCHEMES) if pattern.match(title)), 0)
+
+
+def _ordinal(title: str) -> int | None:
+    """The number of a numbered heading: 1 for "一、", "（一）", "1.", "第一章", "①"."""
+    m = next((p.match(title) for _, p in SCHEMES if p.match(title)), None)
+    if m is None:
+        return None
+    mark = re.sub(r"[^\d{_CJK_NUM}①-⑳]".replace("{_CJK_NUM}", _CJK_NUM), "", m.group(0))
+    if not mark:
+        return None
+    if "①" <= mark[0] <= "⑳":  # before isdigit(), which "①" passes
+        return ord(mark[0]) - ord("①") + 1
+    if mark.isdigit():
+        return int(mark)
+    digits = {c: i for i, c in enumerate("零一二三四五六七八九", 0)} | {"〇": 0}
+    if mark == "十":
+        return 10
+    if mark.startswith("十"):
+        return 10 + digits.get(mark[1], 0)
+    if "十" in mark:
+        tens, _, ones = mark.partition("十")
+        return digits.get(tens, 0) * 10 + (digits.get(ones, 0) if ones else 0)
+    return digits.get(mark[0])
+
+
+def _nest(context: tuple[str, ...], ranks: tuple[float, ...], title: str, intro: str | None,
+          upcoming: str | None = None) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """The section path under a new heading (outermost first), and the rank of each entry.
+
+    A plain title starts a new path. A numbered one closes every open part of a lower rank
+    ("二、2009年工作总体部署" closes the review's "（三）…"), then replaces its sibling of the
+    same scheme, or opens a list inside the current part. A list that starts ("（一）", "1.")
+    right after a lead sentence that announced it ("……重点抓好以下工作：") keeps that sentence in
+    its path, ranked just above the list, so the list's next sibling keeps it and a higher
+    part closes it. A plain title inside a numbering that goes on after it (a box "专栏1 …"
+    in "二、重点任务" before "三、…", a list of names between "（一）" and "（二）") is a sub-part of
+    the open part, not a new section.
     """
-    family = _family(title)
-    if family is None:
-        return (title,)
-    for i in range(len(context) - 1, -1, -1):
-        if _family(context[i]) == family:
-            return (*context[:i], title)
-    if intro and LIST_INTRO.search(intro):
-        context = (*context, intro)
-    return (*context, title)
+    rank = heading_rank(title)
+    if rank == 0:
+        if not (context and upcoming and _goes_on(context, ranks, upcoming)):
+            return (title,), (0,)
+        if ranks[-1] % 1 == 0.25:  # the plain sub-part before it ends here
+            context, ranks = context[:-1], ranks[:-1]
+        return (*context, title), (*ranks, ranks[-1] + 0.25)
+    path, ranks_ = list(context), list(ranks)
+    while ranks_ and ranks_[-1] > rank:
+        path.pop()
+        ranks_.pop()
+    announced = bool(intro and LIST_INTRO.search(intro)) and _ordinal(title) == 1
+    if ranks_ and ranks_[-1] == rank:
+        path.pop()
+        ranks_.pop()
+        if announced and ranks_ and ranks_[-1] == rank - 0.5:  # a new list under its own lead
+            path.pop()
+            ranks_.pop()
+    if announced:
+        path.append(intro)
+        ranks_.append(rank - 0.5)
+    return (*path, title), (*ranks_, rank)
+
+
+def _goes_on(context: tuple[str, ...], ranks: tuple[float, ...], upcoming: str) -> bool:
+    """Does ``upcoming`` continue the numbering of an open part ("三、" after an open "二、")?"""
+    rank, number = heading_rank(upcoming), _ordinal(upcoming)
+    return number is not None and any(r == rank and _ordinal(t) == number - 1 for t, r in zip(context, ranks))
+
+
+def _next_numbered(paras: list[tuple[Block, bool]], i: int) -> str | None:
+    """The next numbered heading after paragraph ``i`` (None if there is none)."""
+    return next((b.text for b, head in paras[i + 1:] if head and heading_rank(b.text)), None)
 
 
 def _heading_task(raw: str, block: Block, context: tuple[str, ...], index: int, para: int) -> Sentence:
@@ -309,6 +464,8 @@ def _heading_task(raw: str, block: Block, context: tuple[str, ...], index: int, 
     start = block.start + (body.end() if body else 0)
     text = raw[start : block.end].strip()
     start = raw.index(text, start) if text else start
-    s = Sentence(start, start + len(text), text, block.text, index=index, para=para, context=context[:-1])
-    s.units = [Unit(start, start + len(text), text)] if _content_len(text) >= 6 else []
+    end = start + len(text)
+    text = visible(text)
+    s = Sentence(start, end, text, visible(block.text), index=index, para=para, context=context[:-1])
+    s.units = [Unit(start, end, text)] if _content_len(text) >= 6 else []
     return s
