@@ -87,6 +87,11 @@ class Settings(BaseSettings):
             return self.assist_margin
         return 0.3 if backend_name == "openai" else 0.0
 
+    def model_needed(self, backend_name: str) -> bool:
+        """Will a digest under these settings call the model? The context strategy reads every
+        chunk with it; the learned strategy asks it only about near ties (assist margin > 0)."""
+        return self.resolved_strategy(backend_name) == "context" or self.assist_margin_for(backend_name) > 0
+
     def resolved_strategy(self, backend_name: str) -> Literal["learned", "context"]:
         if self.strategy != "auto":
             return self.strategy

