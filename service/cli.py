@@ -76,6 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-labeller", help="retrain the labeller from the development set (deterministic)")
     p.add_argument("-o", "--out", type=Path, help="parameter file to write (default: the packaged one)")
     p.add_argument("--no-cv", action="store_true", help="skip the leave-one-document-out scores stored in the file")
+
+    p = sub.add_parser("track", help="an earlier report's figured commitments and what the later report says of them")
+    p.add_argument("earlier", help="the earlier report (.txt, .md, .html)")
+    p.add_argument("later", help="the later report, reviewing the earlier one's year")
+    p.add_argument("--format", choices=["json", "md", "csv"], default="json")
+    p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    p.add_argument("--labeller", type=Path, help="labeller parameter file (default: the shipped one)")
+
+    p = sub.add_parser("eval-track", help="grade track against tracking gold (pair folders with links.json)")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--labeller", type=Path, help="labeller parameter file (default: the shipped one)")
     return parser
 
 
@@ -214,5 +226,38 @@ def cmd_train_labeller(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _track_labeller(settings: Settings):
+    from service import labeller
+
+    return labeller.load(settings.labeller)
+
+
+def cmd_track(args: argparse.Namespace, settings: Settings) -> int:
+    from service import track as tracking
+
+    (earlier, e_src), (later, l_src) = _read_input(args.earlier), _read_input(args.later)
+    result = tracking.track(earlier, later, labeller=_track_labeller(settings), sources=(e_src, l_src))
+    render = {"json": lambda t: tracking.to_json(t) + "\n", "md": tracking.to_markdown, "csv": tracking.to_csv}
+    out = render[args.format](result)
+    if args.output:
+        from service.batch import atomic_write
+
+        atomic_write(args.output, out)
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+def cmd_eval_track(args: argparse.Namespace, settings: Settings) -> int:
+    from service import track as tracking
+    from service.evaluate import run_eval_track
+    from service.ingest import read_bytes
+
+    labeller = _track_labeller(settings)
+    return run_eval_track(args.directory,
+                          lambda e, l, e_src, l_src: tracking.track(e, l, labeller=labeller, sources=(e_src, l_src)),
+                          as_json=args.json, read_text=lambda p: read_bytes(p.read_bytes(), p.name))
+
+
 COMMANDS = {"summarize": cmd_summarize, "batch": cmd_batch, "serve": cmd_serve, "eval": cmd_eval, "doctor": cmd_doctor,
-            "train-labeller": cmd_train_labeller}
+            "train-labeller": cmd_train_labeller, "track": cmd_track, "eval-track": cmd_eval_track}

@@ -713,3 +713,218 @@ def run_eval(
               f"precision {_fmt(m['precision'], 0).strip() if m['precision'] is not None else 'n/a'}",
               file=out)
     return 1 if failed or not scores else 0
+
+
+# ============================================================================================
+# Tracking: ``reportsum eval-track`` (gold format: ../shared/eval/tracking/README.md)
+# ============================================================================================
+# A system commitment matches a gold one under the same rule as items (spans overlap by half
+# the shorter, one-to-one by :func:`max_matching`). Status accuracy and its confusion matrix
+# count matched commitments only. A gold ``later_evidence`` is found when the statement the
+# system cites for the matched commitment overlaps it under the same rule.
+
+TRACK_STATUSES = ("met", "not_met", "progress_reported", "not_reported")
+
+
+class TrackGoldCommitment(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    evidence: str
+    figures: list[str] = Field(default_factory=list)
+    status: str
+    later_evidence: list[str] = Field(default_factory=list)
+    later_figures: list[str] = Field(default_factory=list)
+    note: str = ""
+
+
+class TrackGold(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    earlier: str = "earlier.txt"
+    later: str = "later.txt"
+    year: int | None = None
+    commitments: list[TrackGoldCommitment] = Field(default_factory=list)
+
+
+def load_track_gold(path: str | Path) -> TrackGold:
+    return TrackGold.model_validate_json(Path(path).read_bytes())
+
+
+@dataclass
+class TrackScore:
+    name: str
+    gold: int = 0
+    items: int = 0
+    matched: int = 0
+    status_correct: int = 0
+    later_gold: int = 0
+    later_found: int = 0
+    gold_unlocated: int = 0
+    confusion: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {g: {s: 0 for s in TRACK_STATUSES} for g in TRACK_STATUSES})
+    contract_errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    failed: bool = False
+    error: str | None = None
+
+    @property
+    def recall(self) -> float | None:
+        return ratio(self.matched, self.gold)
+
+    @property
+    def precision(self) -> float | None:
+        return ratio(self.matched, self.items)
+
+    @property
+    def status_accuracy(self) -> float | None:
+        return ratio(self.status_correct, self.matched)
+
+    @property
+    def later_recall(self) -> float | None:
+        return ratio(self.later_found, self.later_gold)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pair": self.name, "failed": self.failed, "error": self.error, "gold": self.gold,
+                "items": self.items, "matched": self.matched, "recall": self.recall,
+                "precision": self.precision, "status_accuracy": self.status_accuracy,
+                "later_gold": self.later_gold, "later_found": self.later_found,
+                "later_recall": self.later_recall, "gold_unlocated": self.gold_unlocated,
+                "confusion": self.confusion, "contract_errors": self.contract_errors,
+                "seconds": round(self.seconds, 3)}
+
+
+def _printed_numbers_missing(field_text: str | None, evidence: Sequence[str]) -> list[str]:
+    """Numbers of a printed field that none of its evidence prints (the "no figure that is
+    not in its evidence" rule, on numbers so a reworded unit cannot hide a new figure)."""
+    printed = {n for e in evidence for n in numbers_in(e)}
+    return [n for n in numbers_in(field_text or "") if n not in printed]
+
+
+def track_contract_errors(earlier: str, later: str, track: dict | BaseModel) -> list[str]:
+    """evidence == text[span] on both sides, and every figure printed where its evidence is."""
+    t = _as_dict(track)
+    errors: list[str] = []
+    for k, it in enumerate(t.get("items", [])):
+        c = it["commitment"]
+        s, e = c["span"]
+        if earlier[s:e] != c["evidence"]:
+            errors.append(f"item {k}: commitment evidence != earlier[{s}:{e}]")
+        errors += [f"item {k}: commitment figure {f!r} not in its evidence" for f in c.get("figures", [])
+                   if f not in c["evidence"]]
+        if it.get("target") and it["target"] not in c["evidence"]:
+            errors.append(f"item {k}: target {it['target']!r} not in the commitment's evidence")
+        cited = [st["evidence"] for st in it.get("later", [])]
+        for st in it.get("later", []):
+            s, e = st["span"]
+            if later[s:e] != st["evidence"]:
+                errors.append(f"item {k}: later evidence != later[{s}:{e}]")
+            errors += [f"item {k}: later figure {f!r} not in its evidence" for f in st.get("figures", [])
+                       if f not in st["evidence"]]
+        errors += [f"item {k}: reported number {n!r} not in the later evidence"
+                   for n in _printed_numbers_missing(it.get("reported"), cited)]
+        errors += [f"item {k}: basis number {n!r} not in any evidence"
+                   for n in _printed_numbers_missing(it.get("basis"), [c["evidence"], *cited])]
+    return errors
+
+
+def grade_track(earlier: str, later: str, track: dict | BaseModel, gold: TrackGold, *,
+                name: str = "") -> TrackScore:
+    """Score one pair (pure)."""
+    t = _as_dict(track)
+    items = t.get("items", [])
+    score = TrackScore(name=name, gold=len(gold.commitments), items=len(items))
+    gold_spans: list[Span | None] = []
+    for g in gold.commitments:
+        occ = _occurrences(earlier, g.evidence)
+        gold_spans.append(occ[0] if occ else None)
+    score.gold_unlocated = sum(s is None for s in gold_spans)
+    sys_spans = [tuple(it["commitment"]["span"]) for it in items]
+    pairs = max_matching(sys_spans, gold_spans)
+    by_gold = {j: i for i, j in pairs}
+    score.matched = len(pairs)
+    for i, j in pairs:
+        g, s = gold.commitments[j].status, items[i]["status"]
+        if g in score.confusion and s in score.confusion[g]:
+            score.confusion[g][s] += 1
+        score.status_correct += g == s
+    for j, g in enumerate(gold.commitments):
+        cited = [tuple(st["span"]) for st in items[by_gold[j]].get("later", [])] if j in by_gold else []
+        for ev in g.later_evidence:
+            occ = _occurrences(later, ev)
+            score.later_gold += 1
+            score.later_found += any(spans_match(o, c) for o in occ for c in cited)
+    score.contract_errors = track_contract_errors(earlier, later, t)
+    return score
+
+
+def micro_track(scores: Sequence[TrackScore]) -> dict[str, Any]:
+    keys = ("gold", "items", "matched", "status_correct", "later_gold", "later_found", "gold_unlocated")
+    tot = {k: sum(getattr(s, k) for s in scores) for k in keys}
+    confusion = {g: {s: sum(x.confusion[g][s] for x in scores) for s in TRACK_STATUSES} for g in TRACK_STATUSES}
+    return tot | {"recall": ratio(tot["matched"], tot["gold"]), "precision": ratio(tot["matched"], tot["items"]),
+                  "status_accuracy": ratio(tot["status_correct"], tot["matched"]),
+                  "later_recall": ratio(tot["later_found"], tot["later_gold"]),
+                  "contract_errors": sum(len(s.contract_errors) for s in scores), "confusion": confusion}
+
+
+def _track_table(scores: Sequence[TrackScore], m: dict[str, Any]) -> list[str]:
+    head = f"{'pair':<14} {'gold':>4} {'sys':>4} {'match':>5}  {'R':>4} {'P':>4}  {'status':>6}  {'later R':>7}  {'contract':>8}"
+    rows = [head, "-" * len(head)]
+    for s in scores:
+        rows.append(f"{s.name[:14]:<14} {s.gold:>4} {s.items:>4} {s.matched:>5}  {_fmt(s.recall)} {_fmt(s.precision)}  "
+                    f"{_fmt(s.status_accuracy, 6)}  {_fmt(s.later_recall, 7)}  {len(s.contract_errors):>8}"
+                    + ("  FAILED" if s.failed else ""))
+    rows.append("-" * len(head))
+    rows.append(f"{'MICRO':<14} {m['gold']:>4} {m['items']:>4} {m['matched']:>5}  {_fmt(m['recall'])} "
+                f"{_fmt(m['precision'])}  {_fmt(m['status_accuracy'], 6)}  {_fmt(m['later_recall'], 7)}  "
+                f"{m['contract_errors']:>8}")
+    rows += ["", "confusion (rows gold, columns system): " + " ".join(TRACK_STATUSES)]
+    for g in TRACK_STATUSES:
+        rows.append(f"  {g:<18} " + " ".join(f"{m['confusion'][g][s]:>4}" for s in TRACK_STATUSES))
+    return rows
+
+
+def run_eval_track(folder: Path, track_pair: Callable[[str, str, str, str], Any], *, as_json: bool = False,
+                   read_text: Callable[[Path], str] = read_article_text, out: TextIO | None = None) -> int:
+    """Track and grade every pair folder (one with ``links.json``) under ``folder``.
+
+    ``track_pair(earlier_text, later_text, earlier_name, later_name)`` returns a Track (the
+    CLI passes ``service.track.track``), so scoring never imports the pipeline. Returns 1 when
+    a pair failed, nothing was graded, or an output broke the contract, else 0.
+    """
+    out = out or sys.stdout
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("tracking folder not found", str(folder))
+    pair_dirs = sorted(p.parent for p in folder.glob("*/links.json"))
+    if (folder / "links.json").is_file():
+        pair_dirs.insert(0, folder)
+    scores: list[TrackScore] = []
+    for d in pair_dirs:
+        gold = load_track_gold(d / "links.json")
+        earlier, later = read_text(d / gold.earlier), read_text(d / gold.later)
+        started = time.perf_counter()
+        try:
+            result = track_pair(earlier, later, gold.earlier, gold.later)
+        except Exception as exc:
+            score = grade_track(earlier, later, {"items": []}, gold, name=d.name)
+            score.failed, score.error = True, f"{type(exc).__name__}: {exc}"
+        else:
+            score = grade_track(earlier, later, result, gold, name=d.name)
+        score.seconds = time.perf_counter() - started
+        scores.append(score)
+    m = micro_track(scores)
+    if as_json:
+        print(json.dumps({"micro": m, "pairs": [s.to_dict() for s in scores]}, ensure_ascii=False, indent=2), file=out)
+    else:
+        for line in _track_table(scores, m):
+            print(line, file=out)
+        for s in scores:
+            if s.failed:
+                print(f"failed  {s.name}: {s.error}", file=out)
+            for msg in s.contract_errors:
+                print(f"contract {s.name}: {msg}", file=out)
+        if not scores:
+            print(f"no pair folder with links.json under {folder}", file=out)
+    bad = not scores or any(s.failed or s.contract_errors for s in scores)
+    return 1 if bad else 0
