@@ -104,7 +104,7 @@ def is_heading(block: Block) -> bool:
     # "群众的“烦心事”,就是改革攻坚的“紧要事”。7月15日,淄博市" ends a sentence and breaks
     # off the next: a paragraph cut by a line break, not a title
     return len(t) <= 40 and t.rstrip(CLOSERS)[-1:] not in TERMINAL + "，,、" and not _ends_sentence_inside(t) \
-        and _titled_clauses(t)
+        and (_titled_clauses(t) or t.endswith(("：", ":")))  # a speaker's titles may hold a comma
 
 
 # A line ending in a colon that announces a list or reports speech: "一年来，我们做了以下主要工作：",
