@@ -1,0 +1,80 @@
+"""`reportsum track` and `reportsum eval-track` on the two tracking development pairs
+(fixtures/tracking, copied from ../shared/eval/tracking), without an endpoint: eval-track
+through the real CLI in a subprocess, track through ``service.cli.main`` in process (each
+run reads two 50,000-character reports). The thresholds are issue 28's "Done when" for the
+no-endpoint path.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from service.cli import main
+from service.evaluate import numbers_in
+from tests.conftest import ROOT
+
+TRACKING = ROOT / "fixtures" / "tracking"
+PAIRS = ("p2014_2015", "p2009_2010")
+
+
+def reportsum(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "service", *args], capture_output=True, cwd=ROOT, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def scores() -> dict:
+    proc = reportsum("eval-track", str(TRACKING), "--json")
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:] + proc.stdout.decode()[-2000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_done_when_without_an_endpoint(scores, pair):
+    s = next(p for p in scores["pairs"] if p["pair"] == pair)
+    assert not s["failed"], s["error"]
+    assert s["gold"] and s["gold_unlocated"] == 0
+    assert s["recall"] >= 0.85, s
+    assert s["precision"] >= 0.70, s
+    assert s["status_accuracy"] >= 0.60, s
+    assert s["contract_errors"] == []
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_track_outputs_keep_the_contract(pair, tmp_path, capsys):
+    earlier, later = TRACKING / pair / "earlier.txt", TRACKING / pair / "later.txt"
+    e_text, l_text = earlier.read_text(encoding="utf-8"), later.read_text(encoding="utf-8")
+    out = tmp_path / "track.json"
+    assert main(["track", str(earlier), str(later), "-o", str(out)]) == 0
+    track = json.loads(out.read_text(encoding="utf-8"))
+    assert track["items"]
+    for it in track["items"]:
+        c = it["commitment"]
+        assert e_text[c["span"][0]:c["span"][1]] == c["evidence"]
+        assert c["figures"] and all(f in c["evidence"] for f in c["figures"])
+        cited = [st["evidence"] for st in it["later"]]
+        for st in it["later"]:
+            assert l_text[st["span"][0]:st["span"][1]] == st["evidence"]
+        if it["target"]:
+            assert it["target"] in c["evidence"]
+        # no figure in a track output that its evidence does not print
+        printed = {n for e in cited for n in numbers_in(e)}
+        assert set(numbers_in(it["reported"] or "")) <= printed
+        assert not numbers_in(it["basis"])
+        assert (it["status"] == "not_reported") == (not it["later"])
+
+    if pair != PAIRS[0]:
+        return  # the renderers once are enough
+    capsys.readouterr()
+    assert main(["track", str(earlier), str(later), "--format", "md"]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert table[0] == "| commitment | target | reported | status | where |"
+    assert len(table) == 1 + len(track["items"])  # the head and one row per commitment
+    assert main(["track", str(earlier), str(later), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["status"] for r in rows] == [it["status"] for it in track["items"]]

@@ -1,0 +1,228 @@
+"""track's pure parts: figures parsed and compared, retrieval, the decision, the renderers,
+and the track scorer in evaluate.py (no labeller needed: commitments are given)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from service.evaluate import TrackGold, grade_track, track_contract_errors
+from service.features import UnitRef
+from service.track import (Candidate, Index, best_pair, comparable, decide, is_met, parse_figures,
+                           previous_figures, to_csv, to_markdown)
+from service.track_models import Commitment, Track, TrackDoc, TrackItem, TrackMeta
+
+
+def fig(text: str):
+    figs = parse_figures(text)
+    assert len(figs) == 1, figs
+    return figs[0]
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+@pytest.mark.parametrize("text,value,unit,bound", [
+    ("7.5%左右", 7.5, "%", "about"),
+    ("7.4%", 7.4, "%", "floor"),
+    ("17％左右", 17.0, "%", "about"),
+    ("900万人以上", 9e6, "人", "floor"),
+    ("1102万人", 1.102e7, "人", "floor"),
+    ("4.6%以内", 4.6, "%", "ceiling"),
+    ("13500亿元", 1.35e12, "元", "floor"),
+    ("1.62万亿元", 1.62e12, "元", "floor"),
+    ("700多亿元", 7e10, "元", "floor"),
+    ("约5000亿元", 5e11, "元", "about"),
+    ("三分之一", 1 / 3, "frac", "floor"),
+    ("1/3以上", 1 / 3, "frac", "floor"),
+    ("千亿斤", 1e11, "斤", "floor"),
+    ("6600多万", 6.6e7, "", "floor"),
+    ("5亿人口", 5e8, "人", "floor"),
+])
+def test_figure_values_units_and_bounds(text, value, unit, bound):
+    f = fig(text)
+    assert f.text == text
+    assert f.value == pytest.approx(value)
+    assert (f.unit, f.bound) == (unit, bound)
+
+
+def test_figures_are_printed_slices_and_bare_numbers_are_not_figures():
+    text = "今年广义货币M2预期增长13%左右，2014年新增就业1000万人以上，把13亿中国人的饭碗端牢"
+    figs = parse_figures(text)
+    assert [f.text for f in figs] == ["13%左右", "1000万人以上"]  # not "2", "2014", the population
+    assert all(text[f.start:f.end] == f.text for f in figs)
+
+
+@pytest.mark.parametrize("target,reported,ceiling,met", [
+    ("7.5%左右", "7.4%", False, True),  # an "about" target: within 0.1 point
+    ("7.5%左右", "7.3%", False, False),
+    ("8%左右", "8.7%", False, True),  # exceeded
+    ("900万人以上", "1102万人", False, True),
+    ("1000万人以上", "990万人", False, False),
+    ("3.5%左右", "2%", True, True),  # prices: a ceiling, met at or below it
+    ("3%左右", "3.1%", True, True),  # within 0.1 of an about-ceiling
+    ("3%左右", "3.3%", True, False),
+    ("4.6%以内", "4.1%", False, True),  # 以内 is a ceiling whatever the context
+    ("4.6%以内", "5%", False, False),
+    ("2930亿元", "2906亿元", False, False),
+    ("9080亿元", "9243亿元", False, True),
+    ("13500亿元", "1.62万亿元", False, True),  # 亿 and 万亿 compared as values
+    ("三分之一", "1/3以上", False, True),
+])
+def test_is_met(target, reported, ceiling, met):
+    t, r = fig(target), fig(reported)
+    assert comparable(t, r)
+    assert is_met(t, r, ceiling) is met
+
+
+@pytest.mark.parametrize("target,reported", [
+    ("7.5%左右", "1322万人"),  # another unit
+    ("1300亿元", "6545亿元"),  # another order: a total, not the year's amount
+    ("500万亩", "66.7万公顷"),  # another unit of area
+    ("320元", "3.5%"),
+])
+def test_not_comparable(target, reported):
+    assert not comparable(fig(target), fig(reported))
+
+
+def test_a_bare_count_compares_with_people_but_not_with_money():
+    assert comparable(fig("6000万人"), fig("6600多万"))
+    assert not comparable(fig("6000亿元"), fig("6600多万"))
+
+
+def test_best_pair_takes_the_closest_figure_of_the_same_measure():
+    targets = parse_figures("今年拟安排财政赤字13500亿元，比上年增加1500亿元")
+    pair = best_pair(targets, parse_figures("全年财政赤字1.62万亿元，比去年增加2700亿元，增长7.4%"))
+    assert pair is not None and (pair[0].text, pair[1].text) == ("13500亿元", "1.62万亿元")
+
+
+def test_previous_figures_from_a_plan_sentence():
+    text = "今年拟安排财政赤字1.62万亿元，比去年增加2700亿元，赤字率从去年的2.1%提高到2.3%"
+    prev = {printed: round(f.value) if f.unit == "元" else f.value for f, printed, _ in previous_figures(text)}
+    assert prev == {"2.1%": 2.1, "1.62万亿元−2700亿元": 1.35e12}
+    for f, printed, reach in previous_figures(text):
+        assert all(p in text[:reach] for p in printed.split("−"))  # the statement reaches every printed figure
+
+
+# ----------------------------------------------------------------------------- retrieval
+
+
+def test_index_ranks_the_statement_about_the_same_measure_first():
+    later = ["国内生产总值达到63.6万亿元，比上年增长7.4%", "城镇新增就业1322万人，高于上年",
+             "居民消费价格上涨2%", "新建改建农村公路23万公里"]
+    scores = Index.build(later).scores(["城镇新增就业1000万人以上", "改建农村公路20万公里"])
+    assert scores.shape == (2, 4)
+    assert scores[0].argmax() == 1 and scores[1].argmax() == 3
+    assert 0 <= scores.min() and scores.max() <= 1 + 1e-9
+
+
+def test_figures_do_not_count_in_retrieval():
+    # next year's target with the same figure is no closer than last year's outcome
+    scores = Index.build(["城镇新增就业1322万人", "城镇新增就业1000万人"]).scores(["城镇新增就业1000万人以上"])
+    assert scores[0][0] == pytest.approx(scores[0][1])
+
+
+# ----------------------------------------------------------------------------- decision
+
+
+def cand(text: str, score: float, review: bool = True, start: int = 100) -> Candidate:
+    unit = UnitRef(start, start + len(text), text, text, 0, (), False, 0)
+    return Candidate(unit, score, review)
+
+
+def commitment(text: str) -> Commitment:
+    return Commitment(evidence=text, span=(0, len(text)), figures=[f.text for f in parse_figures(text)])
+
+
+def test_decide_met_from_a_review_figure():
+    it = decide(commitment("城镇新增就业900万人以上"), [cand("城镇新增就业1102万人", 0.8)])
+    assert (it.status, it.target, it.reported) == ("met", "900万人以上", "1102万人")
+    assert it.later[0].evidence == "城镇新增就业1102万人" and it.later[0].span == (100, 100 + 12)
+
+
+def test_decide_not_met_and_ceiling():
+    it = decide(commitment("中央财政拟投入社会保障资金2930亿元"), [cand("中央财政安排社会保障资金2906亿元", 0.6)])
+    assert it.status == "not_met"
+    it = decide(commitment("居民消费价格涨幅控制在3.5%左右"), [cand("价格稳，居民消费价格上涨2%", 0.5)])
+    assert it.status == "met" and "ceiling" in it.basis
+
+
+def test_next_years_target_in_the_plan_part_is_no_outcome():
+    # the later report's own target for next year restates the figure: that says nothing
+    it = decide(commitment("城镇登记失业率控制在4.6%以内"), [cand("城镇登记失业率控制在4.6%以内", 0.9, review=False)])
+    assert it.status == "not_reported" and it.later == []
+
+
+def test_last_years_figure_stated_in_the_plan_part():
+    text = "今年拟安排财政赤字1.62万亿元，比去年增加2700亿元"
+    c = Candidate(UnitRef(50, 50 + 17, text[:17], text, 0, (), False, 0), 0.6, False, text)
+    it = decide(commitment("今年拟安排财政赤字13500亿元，比上年增加1500亿元"), [c])
+    assert (it.status, it.reported) == ("met", "1.62万亿元−2700亿元")
+    # the evidence stretches to the increase it subtracts, so both figures are in it
+    assert it.later[0].evidence == text and it.later[0].span == (50, 50 + len(text))
+
+
+def test_no_comparable_figure_reports_progress_or_completion_or_nothing():
+    c = commitment("今年拟安排中央预算内水利投资700多亿元")
+    assert decide(c, [cand("重大水利工程建设进度加快", 0.5)]).status == "progress_reported"
+    c = commitment("淘汰黄标车和老旧车600万辆")
+    assert decide(c, [cand("淘汰黄标车和老旧车指标超额完成", 0.6)]).status == "met"
+    assert decide(c, [cand("淘汰黄标车和老旧车", 0.1)]).status == "not_reported"
+    assert decide(c, []).status == "not_reported"
+
+
+def test_a_figure_far_short_is_read_as_another_measure():
+    it = decide(commitment("拟安排中央财政赤字7500亿元"), [cand("中央财政安排社会保障资金4000亿元", 0.5)])
+    assert it.status == "progress_reported" and it.reported is None
+
+
+# ----------------------------------------------------------------------------- contract, scoring, rendering
+
+EARLIER = "今年的目标：城镇新增就业900万人以上，居民消费价格涨幅4%左右。"
+LATER = "一年来，城镇新增就业1102万人。"
+
+
+def small_track(**changes) -> Track:
+    c = commitment("城镇新增就业900万人以上")
+    c = c.model_copy(update={"span": (6, 6 + len(c.evidence))})
+    it = decide(c, [cand("城镇新增就业1102万人", 0.8, start=4)])
+    it = it.model_copy(update=changes)
+    return Track(earlier=TrackDoc(chars=len(EARLIER)), later=TrackDoc(chars=len(LATER)), items=[it],
+                 meta=TrackMeta(version="t"))
+
+
+def test_contract_holds_and_catches_a_figure_not_in_evidence():
+    t = small_track()
+    assert EARLIER[6:6 + 13] == t.items[0].commitment.evidence
+    assert track_contract_errors(EARLIER, LATER, t) == []
+    assert track_contract_errors(EARLIER, LATER, small_track(reported="1200万人"))  # a number nowhere printed
+    assert track_contract_errors("x" + EARLIER, LATER, t)  # spans no longer index the text
+
+
+def test_grade_track_counts_matches_status_and_later_evidence():
+    gold = TrackGold.model_validate({"commitments": [
+        {"evidence": "城镇新增就业900万人以上", "status": "met", "later_evidence": ["城镇新增就业1102万人"]},
+        {"evidence": "居民消费价格涨幅4%左右", "status": "not_reported"}]})
+    s = grade_track(EARLIER, LATER, small_track(), gold, name="toy")
+    assert (s.gold, s.items, s.matched, s.status_correct) == (2, 1, 1, 1)
+    assert (s.recall, s.precision, s.status_accuracy, s.later_recall) == (0.5, 1.0, 1.0, 1.0)
+    assert s.confusion["met"]["met"] == 1
+    s = grade_track(EARLIER, LATER, small_track(status="not_met"), gold)
+    assert s.status_accuracy == 0.0 and s.confusion["met"]["not_met"] == 1
+
+
+def test_markdown_and_csv_have_one_row_per_commitment():
+    t = small_track()
+    md = to_markdown(t)
+    assert "| commitment | target | reported | status | where |" in md
+    assert "| 城镇新增就业900万人以上 | 900万人以上 | 1102万人 | met(完成) | later 4–16 |" in md
+    rows = list(csv.DictReader(io.StringIO(to_csv(t))))
+    assert rows == [{"commitment": "城镇新增就业900万人以上", "target": "900万人以上", "reported": "1102万人",
+                     "status": "met", "where": "4–16", "later_evidence": "城镇新增就业1102万人"}]
+
+
+def test_track_item_rejects_an_unknown_status():
+    with pytest.raises(ValueError):
+        TrackItem(commitment=commitment("改建农村公路20万公里"), status="done")
