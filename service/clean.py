@@ -37,6 +37,11 @@ class Block:
     gap_before: int = 1  # newlines between the previous block and this one
     title: bool = False  # part of the title block above the report: a heading, never a claim
 
+    @property
+    def visible(self) -> str:
+        """The text a reader sees: what the rules below measure (lengths, patterns)."""
+        return self.text.replace(MASK, "") if MASK in self.text else self.text
+
 
 @dataclass
 class Cleaned:
@@ -263,7 +268,7 @@ def _ends_sentence(text: str) -> bool:
 
 
 def _is_chrome(block: Block) -> bool:
-    t = block.text
+    t = block.visible
     if _LONE_NUMBER.match(t):
         return False  # a number (a table cell, a figure cut off by markup) is never page chrome
     if _CONTACT.search(t) and len(t) <= 80:
@@ -278,7 +283,8 @@ def _speaker(text: str) -> bool:
 
 
 def _is_byline(block: Block) -> bool:
-    return len(block.text) <= 50 and not _speaker(block.text) and bool(_BYLINE.search(block.text)) and not _ends_sentence(block.text)
+    t = block.visible
+    return len(t) <= 50 and not _speaker(t) and bool(_BYLINE.search(t)) and not _ends_sentence(t)
 
 
 # A photo credit closing a short line: "XX供图", "记者 张三 摄" (not "…拍摄").
@@ -287,7 +293,7 @@ _PHOTO_CREDIT = re.compile(r"(供图|(?<!拍)摄)[)）]?\s*$")
 
 def _is_caption(block: Block, prev: Block | None, nxt: Block | None) -> bool:
     """Photo captions: a short line set apart by a photo's gap, or cutting a sentence in two."""
-    t = block.text
+    t = block.visible
     if len(t) > 80 or HEADING_RE.match(t) or t.count("。") > 1 or _speaker(t):
         return False
     if _PHOTO_CREDIT.search(t):
@@ -303,8 +309,8 @@ def _is_caption(block: Block, prev: Block | None, nxt: Block | None) -> bool:
 def _slogan_run(blocks: list[Block], i: int) -> int:
     """Length of a run of >=3 short lines starting the same way (e.g. "我们..." slogans)."""
     j = i
-    while (j < len(blocks) and len(blocks[j].text) <= 30 and not _ends_sentence(blocks[j].text)
-           and blocks[j].text[:2] == blocks[i].text[:2]):
+    while (j < len(blocks) and len(blocks[j].visible) <= 30 and not _ends_sentence(blocks[j].visible)
+           and blocks[j].visible[:2] == blocks[i].visible[:2]):
         j += 1
     return j - i if j - i >= 3 else 0
 
@@ -340,10 +346,57 @@ def _title_block(blocks: list[Block]) -> int:
     that is one (the body), that ends on a colon (an addressee or a speaker: "各区、县卫生局:",
     "新闻发言人XX:"), or that is an enumerated section heading. A page without a body has none."""
     for i, b in enumerate(blocks):
-        t = b.text
+        t = b.visible
+        if _is_chrome(b):
+            continue  # page tools above the headline ("【字号：", "打印") do not end it: excluded anyway
         if _SENTENCE_PUNCT.search(t) or _speaker(t) or HEADING_RE.match(t) or len(t) > 80:
             return i
     return 0
+
+
+# A line that opens a list of other stories after the report: "相关阅读", "新闻推荐", "上一篇：…".
+_TEASER_MARK = re.compile(r"^[\s【\[『「|｜>»·•■□◆▍]*(新闻推荐|相关阅读|相关新闻|相关文章|相关链接|相关解读|相关报道|"
+                          r"推荐阅读|延伸阅读|热点推荐|热门推荐|精彩推荐|热点新闻|猜你喜欢|往期回顾|往期推荐|更多新闻|"
+                          r"更多阅读|上一篇|下一篇)")
+_INLINE_TEASER = re.compile(r"^\s*(上一篇|下一篇)")  # these name the other story on the marker line itself
+TEASER = "teaser of other stories after the report (a list of their headlines), not summarised"
+TEASER_AFTER_CHARS = 100  # report text that must come first: a marker at the top is page chrome
+
+
+def _headline(block: Block) -> bool:
+    """A line that reads as another story's headline (a date may follow it), not a paragraph."""
+    t = block.text
+    return len(t) <= 60 and len(_SENTENCE_PUNCT.findall(t.rstrip("？！?!"))) == 0
+
+
+def _teaser(blocks: list[Block]) -> tuple[int, int] | None:
+    """Block range [i, j) of a teaser of other stories after the report: a marker line
+    ("相关阅读", "上一篇：…") once the report text has begun, and the run of headline-like or
+    chrome lines after it. A run of one line counts only when it reaches the end of the page
+    or the marker names a story itself ("上一篇：…"); a paragraph after the run ends it."""
+    body = 0
+    for i, b in enumerate(blocks):
+        t = b.text
+        if body >= TEASER_AFTER_CHARS and len(t) <= 60 and _TEASER_MARK.match(t):
+            j = i + 1
+            while j < len(blocks) and (_headline(blocks[j]) or _is_chrome(blocks[j])):
+                j += 1
+            if j - i >= 3 or (j - i >= 2 and j == len(blocks)) or _INLINE_TEASER.match(t):
+                return i, j
+        if _SENTENCE_PUNCT.search(t):
+            body += len(t)
+    return None
+
+
+def _cut_teasers(blocks: list[Block]) -> tuple[list[Block], list[Excluded]]:
+    """The blocks without the teasers of other stories after the report, and their spans."""
+    excluded: list[Excluded] = []
+    out = blocks
+    while (cut := _teaser(out)) is not None:
+        i, j = cut
+        excluded.append(Excluded(span=(out[i].start, out[j - 1].end), reason=TEASER))
+        out = out[:i] + out[j:]
+    return out, excluded
 
 
 # A line that cannot start a text of its own: a lone number ("2.5" of "PM\n2.5\n）"), or one
@@ -382,9 +435,11 @@ def _open_bracket(text: str) -> bool:
 def clean(raw: str) -> Cleaned:
     blocks, others = _split(raw)
     blocks = _join_broken_lines(raw, blocks)
+    blocks, teasers = _cut_teasers(blocks)
     n_head = _title_block(blocks)
     kept: list[Block] = []
     excluded: list[Excluded] = [Excluded(span=span, reason="another story on the same page") for span in others]
+    excluded += teasers
     seen_text = ""  # normalised kept text, to spot repeated paragraphs
     main_started = False
     bylines = 0
@@ -403,7 +458,8 @@ def clean(raw: str) -> Cleaned:
             continue
         if _INJECTION.search(b.text):
             reason = "text addressed to a language model (not summarised)"
-        elif _is_chrome(b) or (not main_started and len(b.text) <= 5 and not _ends_sentence(b.text)):
+        elif _is_chrome(b) or (not main_started and len(b.visible) <= 5 and not _ends_sentence(b.text)
+                               and not _LONE_NUMBER.match(b.visible)):
             reason = "page chrome or contact line"
         elif _is_byline(b):
             bylines += 1
@@ -437,9 +493,9 @@ def clean(raw: str) -> Cleaned:
         else:
             kept.append(b)
             seen_text += _norm(b.text) + "|"
-            main_started = main_started or len(b.text) > 60
+            main_started = main_started or len(b.visible) > 60
         i += 1
-    title = next((b.text for b in kept if 8 <= len(b.text) <= 60 and b.text[-1] not in "。！？；"), None)
+    title = next((b.visible for b in kept if 8 <= len(b.visible) <= 60 and b.text[-1] not in "。！？；"), None)
     return Cleaned(blocks=kept, excluded=_merge_excluded(excluded), title=title)
 
 
@@ -478,7 +534,7 @@ def _renumbered_copy(kept: list[Block], b: Block) -> int | None:
 
 
 def _appended_story_ahead(kept: list[Block]) -> bool:
-    return sum(len(b.text) for b in kept) > 400
+    return sum(len(b.visible) for b in kept) > 400
 
 
 def _story_start(kept: list[Block]) -> int:
