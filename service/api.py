@@ -114,6 +114,15 @@ class SummaryRequest(BaseModel):
     options: SummaryOptions | None = None
 
 
+class TrackRequest(BaseModel):
+    """Two reports for ``POST /v1/tracks``: spans in the track index these strings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    earlier: str = Field(description="the earlier report, which set the year's targets and tasks")
+    later: str = Field(description="the later report, which reviews that year")
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str
@@ -552,6 +561,25 @@ def _add_routes(app: FastAPI, state: _State) -> None:
         location = f"/v1/jobs/{job.id}"
         body = JobAccepted(id=job.id, status=job.status, location=location, events=f"{location}/events")
         return JSONResponse(body.model_dump(), status_code=202, headers={"Location": location})
+
+    @app.post("/v1/tracks", tags=["tracks"], dependencies=auth, responses=_ERRORS)
+    async def create_track(request: Request) -> Response:
+        """The earlier report's figured commitments and what the later report says of them
+        (``reportsum track``: retrieval and figure comparison, no model call). JSON body
+        ``{"earlier", "later"}``; the response is a ``Track`` (service/track_models.py)."""
+        from service.labeller import load as load_labeller
+        from service.track import track
+
+        body = await _read_body(request, state.settings)
+        try:
+            req = TrackRequest.model_validate_json(body)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_body", _validation_message(exc)) from None
+        if max(len(req.earlier), len(req.later)) > state.settings.max_chars:
+            raise _too_large(state.settings)
+        labeller = load_labeller(state.settings.labeller)
+        result = await run_in_threadpool(track, req.earlier, req.later, labeller=labeller)  # CPU-bound
+        return JSONResponse(result.model_dump(mode="json"))
 
     async def _job_or_404(job_id: str, with_digest: bool = True) -> Any:
         job = await state.jobs.get(job_id, with_digest=with_digest)

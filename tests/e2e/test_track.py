@@ -78,3 +78,27 @@ def test_track_outputs_keep_the_contract(pair, tmp_path, capsys):
     assert main(["track", str(earlier), str(later), "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["status"] for r in rows] == [it["status"] for it in track["items"]]
+
+
+def test_post_v1_tracks(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from service.api import create_app
+    from service.config import Settings
+
+    settings = Settings(backend="replay", recordings=tmp_path / "rec", cache=tmp_path / "c.sqlite3",
+                        db=tmp_path / "jobs.sqlite3", quiet=True, max_chars=70_000)
+    earlier = (TRACKING / PAIRS[0] / "earlier.txt").read_text(encoding="utf-8")
+    later = (TRACKING / PAIRS[0] / "later.txt").read_text(encoding="utf-8")
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/v1/tracks", json={"earlier": earlier, "later": later})
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        assert len(items) >= 30 and {it["status"] for it in items} >= {"met", "not_reported"}
+        for it in items:
+            s, e = it["commitment"]["span"]
+            assert earlier[s:e] == it["commitment"]["evidence"]
+            assert all(later[st["span"][0]:st["span"][1]] == st["evidence"] for st in it["later"])
+        assert client.post("/v1/tracks", json={"earlier": earlier}).status_code == 422
+        too_long = client.post("/v1/tracks", json={"earlier": "年" * 70_001, "later": later})
+        assert too_long.status_code == 413 and too_long.json()["error"]["code"] == "too_large"
