@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", help="K/N: process a deterministic 1/N of the folder")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="run the pipeline on a Ray cluster (ADDRESS: auto or HOST:6379; none starts a local one)")
+    p.add_argument("--track", action="store_true",
+                   help="one issuer's yearly reports: track each against the next year's (years from file names)")
     _common(p)
 
     p = sub.add_parser("serve", help="run the HTTP API and web page")
@@ -177,6 +179,8 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     from service.batch import parse_shard, run_batch
 
     formats = {f.strip() for f in args.format.split(",") if f.strip()}
+    if args.track:
+        return _batch_track(args.directory, args.out, formats, settings)
     shard = parse_shard(args.shard) if args.shard else None
     if args.ray is not None:
         from service.batch_ray import run_batch_ray
@@ -245,6 +249,33 @@ def cmd_track(args: argparse.Namespace, settings: Settings) -> int:
         atomic_write(args.output, out)
     else:
         sys.stdout.write(out)
+    return 0
+
+
+def _batch_track(directory: Path, out: Path, formats: set[str], settings: Settings) -> int:
+    """``batch DIR --track``: OUT/<earlier>__<later>.<fmt> for each pair of consecutive years."""
+    from service import track as tracking
+    from service.errors import InputError
+    from service.fsutil import atomic_write
+
+    if not directory.is_dir():
+        raise InputError("folder not found", str(directory))
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in {".txt", ".md", ".html", ".htm"})
+    texts = {str(p): _read_input(str(p))[0] for p in files}
+    pairs = tracking.yearly_pairs({name: tracking.year_of(Path(name).name, text) for name, text in texts.items()})
+    if not pairs:
+        print(f"reportsum: no two reports of consecutive years in {directory}", file=sys.stderr)
+        return 1
+    render = {"json": lambda t: tracking.to_json(t) + "\n", "md": tracking.to_markdown, "csv": tracking.to_csv}
+    labeller = _track_labeller(settings)
+    for earlier, later in pairs:
+        result = tracking.track(texts[earlier], texts[later], labeller=labeller, sources=(earlier, later))
+        stem = f"{Path(earlier).stem}__{Path(later).stem}"
+        for fmt in sorted(formats & set(render)):
+            atomic_write(out / f"{stem}.{fmt}", render[fmt](result))
+        if not settings.quiet:
+            counts = ", ".join(f"{k} {v}" for k, v in result.counts().items())
+            print(f"{stem}: {len(result.items)} commitments ({counts})", file=sys.stderr)
     return 0
 
 

@@ -455,6 +455,28 @@ def track(earlier: str, later: str, *, labeller: Labeller | None = None,
     )
 
 
+# ----------------------------------------------------------------------------- yearly pairs
+
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+
+
+def year_of(name: str, text: str = "") -> int | None:
+    """The year a report is filed under: the year in its file name, else the first year its
+    opening (title, first heading) names."""
+    m = _YEAR.search(name.rsplit(".", 1)[0]) or re.search(r"((?:19|20)\d{2})(?=\s*年)", text[:2000])
+    return int(m.group(1)) if m else None
+
+
+def yearly_pairs(years: dict[str, int | None]) -> list[tuple[str, str]]:
+    """Consecutive (earlier, later) reports of one issuer by year; the first name per year."""
+    by_year: dict[int, str] = {}
+    for name in sorted(years):
+        y = years[name]
+        if y is not None:
+            by_year.setdefault(y, name)
+    return [(by_year[y], by_year[y + 1]) for y in sorted(by_year) if y + 1 in by_year]
+
+
 # ----------------------------------------------------------------------------- render
 
 _STATUS_ZH = {"met": "完成", "not_met": "未完成", "progress_reported": "有进展", "not_reported": "未提及"}
@@ -503,4 +525,4 @@ def to_csv(t: Track) -> str:
 
 
 __all__ = ["Figure", "Index", "commitments", "decide", "is_met", "parse_figures", "to_csv", "to_json",
-           "to_markdown", "track"]
+           "to_markdown", "track", "year_of", "yearly_pairs"]

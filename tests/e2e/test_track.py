@@ -102,3 +102,16 @@ def test_post_v1_tracks(tmp_path):
         assert client.post("/v1/tracks", json={"earlier": earlier}).status_code == 422
         too_long = client.post("/v1/tracks", json={"earlier": "年" * 70_001, "later": later})
         assert too_long.status_code == 413 and too_long.json()["error"]["code"] == "too_large"
+
+
+def test_batch_track_pairs_yearly_reports(tmp_path, capsys):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for year, name in ((2014, "earlier.txt"), (2015, "later.txt")):
+        (reports / f"gov_{year}.txt").write_bytes((TRACKING / PAIRS[0] / name).read_bytes())
+    (reports / "gov_2009.txt").write_bytes((TRACKING / PAIRS[1] / "earlier.txt").read_bytes())  # no 2010: no pair
+    out = tmp_path / "out"
+    assert main(["batch", str(reports), "-o", str(out), "--track", "--format", "json,csv", "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["gov_2014__gov_2015.csv", "gov_2014__gov_2015.json"]
+    track = json.loads((out / "gov_2014__gov_2015.json").read_text(encoding="utf-8"))
+    assert track["earlier"]["source"].endswith("gov_2014.txt") and len(track["items"]) >= 30

@@ -226,3 +226,13 @@ def test_markdown_and_csv_have_one_row_per_commitment():
 def test_track_item_rejects_an_unknown_status():
     with pytest.raises(ValueError):
         TrackItem(commitment=commitment("改建农村公路20万公里"), status="done")
+
+
+def test_yearly_pairs_by_file_name_or_opening():
+    from service.track import year_of, yearly_pairs
+
+    assert year_of("2014年政府工作报告.txt") == 2014
+    assert year_of("report.txt", "各位代表：\n\n一、2013年工作回顾") == 2013
+    assert year_of("report.txt", "没有年份") is None
+    years = {"a_2013.txt": 2013, "b_2014.html": 2014, "c_2016.txt": 2016, "d.txt": None, "e_2017.txt": 2017}
+    assert yearly_pairs(years) == [("a_2013.txt", "b_2014.html"), ("c_2016.txt", "e_2017.txt")]
