@@ -84,12 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("later", help="the later report, reviewing the earlier one's year")
     p.add_argument("--format", choices=["json", "md", "csv"], default="json")
     p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
-    p.add_argument("--labeller", type=Path, help="labeller parameter file (default: the shipped one)")
+    _common(p)
 
     p = sub.add_parser("eval-track", help="grade track against tracking gold (pair folders with links.json)")
     p.add_argument("directory", type=Path)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--labeller", type=Path, help="labeller parameter file (default: the shipped one)")
+    _common(p)
     return parser
 
 
@@ -236,11 +236,32 @@ def _track_labeller(settings: Settings):
     return labeller.load(settings.labeller)
 
 
+def track_texts(earlier: str, later: str, sources: tuple[str | None, str | None], settings: Settings):
+    """With an endpoint (or ``--backend replay``) a model reads the candidates; without one,
+    retrieval and figure comparison decide (the embedded 1.5B model is not asked)."""
+    from service import track as tracking
+
+    labeller = _track_labeller(settings)
+    if settings.resolved_backend() == "local":
+        return tracking.track(earlier, later, labeller=labeller, sources=sources)
+    from service.backends import make_backend
+
+    async def run():
+        backend = make_backend(settings)
+        try:
+            return await tracking.track_with_model(earlier, later, backend, labeller=labeller, sources=sources,
+                                                   concurrency=settings.concurrency)
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(run())
+
+
 def cmd_track(args: argparse.Namespace, settings: Settings) -> int:
     from service import track as tracking
 
     (earlier, e_src), (later, l_src) = _read_input(args.earlier), _read_input(args.later)
-    result = tracking.track(earlier, later, labeller=_track_labeller(settings), sources=(e_src, l_src))
+    result = track_texts(earlier, later, (e_src, l_src), settings)
     render = {"json": lambda t: tracking.to_json(t) + "\n", "md": tracking.to_markdown, "csv": tracking.to_csv}
     out = render[args.format](result)
     if args.output:
@@ -280,13 +301,10 @@ def _batch_track(directory: Path, out: Path, formats: set[str], settings: Settin
 
 
 def cmd_eval_track(args: argparse.Namespace, settings: Settings) -> int:
-    from service import track as tracking
     from service.evaluate import run_eval_track
     from service.ingest import read_bytes
 
-    labeller = _track_labeller(settings)
-    return run_eval_track(args.directory,
-                          lambda e, l, e_src, l_src: tracking.track(e, l, labeller=labeller, sources=(e_src, l_src)),
+    return run_eval_track(args.directory, lambda e, l, e_src, l_src: track_texts(e, l, (e_src, l_src), settings),
                           as_json=args.json, read_text=lambda p: read_bytes(p.read_bytes(), p.name))
 
 

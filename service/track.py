@@ -1,6 +1,6 @@
 """track(earlier, later) -> Track: the earlier report's figured commitments and their fate.
 
-Stages (pure: strings in, models out; no model, network, files or clock):
+Stages of ``track`` (pure: strings in, models out; no model, network, files or clock):
 
 1. **Commitments.** The earlier report goes through the digest's own stages (clean, segment,
    the learned labeller); a commitment is a unit labelled a plan, inside the report's target
@@ -18,10 +18,15 @@ Stages (pure: strings in, models out; no model, network, files or clock):
 
 Every figure printed in a track is a substring of the evidence it belongs to: the comparison
 never prints a number it computed.
+
+``track_with_model`` (an endpoint, or its recordings replayed) keeps stages 1-3 and lets a
+model read each commitment's shortlisted candidates instead of stage 4; it is the one async
+function here, and its only I/O is the injected backend.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -32,14 +37,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, Field
 from scipy.sparse import csr_matrix
 
+from service.backends.base import Backend, LLMRequest
 from service.clean import clean
-from service.errors import InputError
+from service.errors import InputError, InvalidOutput, TruncatedOutput
+from service.extract import Usage, ask, schema_of
 from service.features import UnitRef, features, kinds, units_of
 from service.labeller import Labeller, shipped
+from service.prompts import load as load_prompt
 from service.segment import ENUM_HEADING, Structure, segment
-from service.track_models import Commitment, Statement, Track, TrackDoc, TrackItem, TrackMeta
+from service.track_models import Commitment, Statement, Status, Track, TrackDoc, TrackItem, TrackMeta
 
 VERSION = "track-retrieval-v1"
 
@@ -430,10 +439,20 @@ def _read(text: str, which: str, source: str | None) -> tuple[Structure, list[Un
     return structure, units_of(structure), cleaned.title
 
 
-def track(earlier: str, later: str, *, labeller: Labeller | None = None,
-          sources: tuple[str | None, str | None] = (None, None)) -> Track:
-    """The earlier report's figured commitments and what the later report says of them."""
-    started = time.perf_counter()
+@dataclass
+class Prepared:
+    """Both reports read, the commitments found and the later statements ranked for each."""
+
+    earlier: TrackDoc
+    later: TrackDoc
+    commitments: list[Commitment]
+    candidates: list[list[Candidate]]
+    labeller: str
+    warnings: list[str]
+
+
+def prepare(earlier: str, later: str, labeller: Labeller | None = None,
+            sources: tuple[str | None, str | None] = (None, None)) -> Prepared:
     labeller = labeller or shipped()
     e_struct, e_units, e_title = _read(earlier, "earlier", sources[0])
     l_struct, l_units, l_title = _read(later, "later", sources[1])
@@ -445,14 +464,145 @@ def track(earlier: str, later: str, *, labeller: Labeller | None = None,
     if not any(review):
         warnings.append("the later report has no review part heading: every statement read as a review")
         review = [True] * len(l_units)
-    items = [decide(c, cands) for c, cands in zip(found, rank(found, later, l_units, review))]
-    return Track(
-        earlier=TrackDoc(title=e_title, chars=len(earlier), source=sources[0]),
-        later=TrackDoc(title=l_title, chars=len(later), source=sources[1]),
-        items=items,
-        meta=TrackMeta(version=VERSION, labeller=labeller.version,
-                       seconds=round(time.perf_counter() - started, 3), warnings=warnings),
+    return Prepared(TrackDoc(title=e_title, chars=len(earlier), source=sources[0]),
+                    TrackDoc(title=l_title, chars=len(later), source=sources[1]),
+                    found, rank(found, later, l_units, review), labeller.version, warnings)
+
+
+def track(earlier: str, later: str, *, labeller: Labeller | None = None,
+          sources: tuple[str | None, str | None] = (None, None)) -> Track:
+    """The earlier report's figured commitments and what the later report says of them."""
+    started = time.perf_counter()
+    p = prepare(earlier, later, labeller, sources)
+    items = [decide(c, cands) for c, cands in zip(p.commitments, p.candidates)]
+    return Track(earlier=p.earlier, later=p.later, items=items,
+                 meta=TrackMeta(version=VERSION, labeller=p.labeller,
+                                seconds=round(time.perf_counter() - started, 3), warnings=p.warnings))
+
+
+# ----------------------------------------------------------------------------- with a model
+# One call per batch of commitments: the model sees each commitment with its numbered
+# candidates and answers a status and candidate numbers, never evidence text, so evidence
+# stays a slice of the later report. Figures are compared in code: a met/not_met the
+# figures contradict is corrected and counted. What the model leaves undecided (a missing
+# number, a reply still invalid after one repair) gets the rule-free decision, counted.
+
+BATCH = 8  # commitments per call
+SHORTLIST_REVIEW, SHORTLIST_PLAN = 4, 2  # candidates shown per commitment, by part
+SHORTLIST_MIN = 0.05
+_SHOWN_CHARS = 160
+
+
+class TrackVerdict(BaseModel):
+    n: int = Field(description="the commitment's number, as in 【承诺 n】")
+    status: Status
+    statements: list[int] = Field(default_factory=list, description="candidate numbers relied on")
+
+
+class TrackReply(BaseModel):
+    items: list[TrackVerdict]
+
+
+def shortlist(candidates: Sequence[Candidate]) -> list[Candidate]:
+    review = [c for c in candidates if c.review and c.score >= SHORTLIST_MIN][:SHORTLIST_REVIEW]
+    plan = [c for c in candidates if not c.review and c.score >= SHORTLIST_MIN][:SHORTLIST_PLAN]
+    return review + plan
+
+
+def _shown(c: Candidate) -> str:
+    # a plan statement is shown to its sentence's end: "…1.62万亿元，比去年增加2700亿元"
+    return _one_line(c.unit.text if c.review else c.reach)[:_SHOWN_CHARS]
+
+
+def track_request(batch: Sequence[tuple[Commitment, list[Candidate]]], context: str = "") -> LLMRequest:
+    prompt = load_prompt("track")
+    lines = []
+    for n, (c, cands) in enumerate(batch, 1):
+        lines.append(f"【承诺 {n}】{_one_line(c.evidence)}")
+        lines += [f"({k})[{'回顾' if cand.review else '新计划'}] {_shown(cand)}" for k, cand in enumerate(cands, 1)]
+    return LLMRequest(
+        messages=[{"role": "system", "content": prompt.text},
+                  {"role": "user", "content": "\n".join(lines) + "\n请输出 JSON。"}],
+        json_schema=schema_of(TrackReply),
+        schema_name="track_reply",
+        max_tokens=40 * len(batch) + 64,
+        temperature=0.0,
+        prompt_version=prompt.version,
+        context=context,
     )
+
+
+def apply_verdict(commitment: Commitment, cands: Sequence[Candidate], v: TrackVerdict) -> tuple[TrackItem | None, bool]:
+    """The model's status with its statements; figures checked in code. (None, _) when the
+    verdict cites nothing usable for a status that needs a statement; True when corrected."""
+    target = commitment.figures[0] if commitment.figures else None
+    if v.status == "not_reported":
+        return TrackItem(commitment=commitment, status="not_reported", target=target,
+                         basis="the model: no statement speaks of it"), False
+    chosen = [cands[k - 1] for k in dict.fromkeys(v.statements) if 1 <= k <= len(cands)]
+    if not chosen:
+        return None, False
+    targets, ceiling = parse_figures(commitment.evidence), bool(CEILING_CONTEXT.search(commitment.evidence))
+    status, basis, reported, corrected = v.status, "the model read the statements", None, False
+    for c in chosen:
+        options = ([(f, f.text) for f in parse_figures(c.unit.text)] if c.review
+                   else [(f, printed) for f, printed, _ in previous_figures(c.reach)])
+        pair = best_pair(targets, [f for f, _ in options])
+        if pair is None or _far_short(*pair, ceiling):
+            continue
+        target, reported = pair[0].text, next(printed for f, printed in options if f is pair[1])
+        met = is_met(pair[0], pair[1], ceiling)
+        if status in ("met", "not_met") and (status == "met") != met:
+            status, corrected = ("met" if met else "not_met"), True
+            basis += "; the status contradicted the figures and was corrected"
+        break
+    later = [_statement(c) if c.review else _statement(c, len(c.reach)) for c in chosen]
+    return TrackItem(commitment=commitment, status=status, target=target, reported=reported, basis=basis,
+                     later=later), corrected
+
+
+async def track_with_model(earlier: str, later: str, backend: Backend, *, labeller: Labeller | None = None,
+                           sources: tuple[str | None, str | None] = (None, None), concurrency: int = 4,
+                           batch_size: int = BATCH) -> Track:
+    """``track`` with a model reading each commitment's candidates (the only I/O: ``backend``)."""
+    started = time.perf_counter()
+    p = prepare(earlier, later, labeller, sources)
+    fallback = [decide(c, cands) for c, cands in zip(p.commitments, p.candidates)]
+    lists = [shortlist(cands) for cands in p.candidates]
+    batches = [list(range(i, min(i + batch_size, len(p.commitments)))) for i in range(0, len(p.commitments), batch_size)]
+    sem, usage, warnings = asyncio.Semaphore(concurrency), Usage(), list(p.warnings)
+
+    async def one(k: int, ids: list[int]) -> dict[int, TrackVerdict]:
+        request = track_request([(p.commitments[i], lists[i]) for i in ids],
+                                context=f"track {sources[0] or '<earlier>'} batch {k}")
+        async with sem:
+            try:
+                reply, used = await ask(backend, request, TrackReply)
+            except (InvalidOutput, TruncatedOutput) as err:
+                usage.__iadd__(getattr(err, "usage", Usage()))
+                warnings.append(f"batch {k}: reply unusable ({err.__class__.__name__}): decided without the model")
+                return {}
+        usage.__iadd__(used)
+        return {ids[v.n - 1]: v for v in reply.items if 1 <= v.n <= len(ids)}
+
+    verdicts: dict[int, TrackVerdict] = {}
+    for part in await asyncio.gather(*(one(k, ids) for k, ids in enumerate(batches))):
+        verdicts.update(part)
+    items, corrected, undecided = [], 0, 0
+    for i, c in enumerate(p.commitments):
+        item, fixed = apply_verdict(c, lists[i], verdicts[i]) if i in verdicts else (None, False)
+        undecided += item is None
+        corrected += fixed
+        items.append(item or fallback[i])
+    if corrected:
+        warnings.append(f"{corrected} status(es) contradicted the figures: corrected in code")
+    if undecided:
+        warnings.append(f"{undecided} commitment(s) not decided by the model: decided without it")
+    return Track(earlier=p.earlier, later=p.later, items=items, meta=TrackMeta(
+        strategy="model", version=f"{VERSION}+{load_prompt('track').version}", labeller=p.labeller,
+        backend=backend.name, model=backend.model, llm_calls=usage.llm_calls, prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens, corrected=corrected,
+        seconds=round(time.perf_counter() - started, 3), warnings=warnings))
 
 
 # ----------------------------------------------------------------------------- yearly pairs

@@ -52,9 +52,15 @@ class TrackDoc(BaseModel):
 
 
 class TrackMeta(BaseModel):
-    strategy: str = "retrieval"  # retrieval + figure comparison, no model
-    version: str
+    strategy: str = "retrieval"  # "retrieval": figures compared, no model; "model": a model reads the candidates
+    version: str  # track's version, and the prompt's with a model
     labeller: str = ""
+    backend: str = ""
+    model: str = ""
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    corrected: int = 0  # model statuses that contradicted the figures, corrected in code
     seconds: float = 0.0
     warnings: list[str] = Field(default_factory=list)
 

@@ -115,3 +115,47 @@ def test_batch_track_pairs_yearly_reports(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["gov_2014__gov_2015.csv", "gov_2014__gov_2015.json"]
     track = json.loads((out / "gov_2014__gov_2015.json").read_text(encoding="utf-8"))
     assert track["earlier"]["source"].endswith("gov_2014.txt") and len(track["items"]) >= 30
+
+
+class Scripted:
+    """An in-process backend answering each track request with ``respond(n_commitments)``."""
+
+    name, model = "scripted", "scripted-model"
+
+    def __init__(self, respond):
+        self.respond, self.requests = respond, []
+
+    async def complete(self, request):
+        from service.backends.base import LLMResponse
+
+        self.requests.append(request)
+        n = request.messages[1]["content"].count("【承诺 ")
+        return LLMResponse(content=self.respond(n))
+
+    async def aclose(self):
+        pass
+
+
+def test_track_with_model_keeps_the_contract_and_corrects_figures():
+    import asyncio
+
+    from service.evaluate import track_contract_errors
+    from service.track import BATCH, track, track_with_model
+
+    earlier = (TRACKING / PAIRS[0] / "earlier.txt").read_text(encoding="utf-8")
+    later = (TRACKING / PAIRS[0] / "later.txt").read_text(encoding="utf-8")
+    # a careless model: everything not_met, citing its first candidate
+    careless = Scripted(lambda n: json.dumps({"items": [{"n": k, "status": "not_met", "statements": [1]}
+                                                        for k in range(1, n + 1)]}))
+    t = asyncio.run(track_with_model(earlier, later, careless))
+    assert t.meta.strategy == "model" and t.meta.llm_calls == len(careless.requests) == -(-len(t.items) // BATCH)
+    assert track_contract_errors(earlier, later, t) == []
+    assert t.meta.corrected >= 10  # "7.4%" against "7.5%左右", "1322万人" against "1000万人以上", ...
+    gdp = next(it for it in t.items if it.commitment.evidence.startswith("国内生产总值增长7.5%左右"))
+    assert (gdp.status, gdp.reported) == ("met", "7.4%")
+
+    # a reply that never validates: every commitment decided without the model, and said so
+    broken = Scripted(lambda n: "not json")
+    t2 = asyncio.run(track_with_model(earlier, later, broken))
+    assert [it.status for it in t2.items] == [it.status for it in track(earlier, later).items]
+    assert any("decided without the model" in w for w in t2.meta.warnings)

@@ -236,3 +236,33 @@ def test_yearly_pairs_by_file_name_or_opening():
     assert year_of("report.txt", "没有年份") is None
     years = {"a_2013.txt": 2013, "b_2014.html": 2014, "c_2016.txt": 2016, "d.txt": None, "e_2017.txt": 2017}
     assert yearly_pairs(years) == [("a_2013.txt", "b_2014.html"), ("c_2016.txt", "e_2017.txt")]
+
+
+# ----------------------------------------------------------------------------- with a model
+
+
+def test_track_request_numbers_candidates_and_names_their_part():
+    from service.track import TrackReply, track_request
+
+    plan = Candidate(UnitRef(9, 22, "今年拟安排财政赤字1.62万亿元", "今年拟安排财政赤字1.62万亿元，比去年增加2700亿元", 0, (),
+                             False, 0), 0.6, False, "今年拟安排财政赤字1.62万亿元，比去年增加2700亿元")
+    req = track_request([(commitment("城镇新增就业900万人以上"), [cand("城镇新增就业1102万人", 0.8)]),
+                         (commitment("今年拟安排财政赤字13500亿元"), [plan])])
+    user = req.messages[1]["content"]
+    assert "【承诺 1】城镇新增就业900万人以上\n(1)[回顾] 城镇新增就业1102万人" in user
+    assert "【承诺 2】今年拟安排财政赤字13500亿元\n(1)[新计划] 今年拟安排财政赤字1.62万亿元，比去年增加2700亿元" in user
+    assert req.prompt_version.startswith("track-v1+") and req.json_schema == TrackReply.model_json_schema()
+
+
+def test_apply_verdict_corrects_a_status_the_figures_contradict():
+    from service.track import TrackVerdict, apply_verdict
+
+    c = commitment("城镇新增就业900万人以上")
+    cands = [cand("城镇新增就业1102万人", 0.8), cand("就业形势总体稳定", 0.4, start=300)]
+    item, corrected = apply_verdict(c, cands, TrackVerdict(n=1, status="not_met", statements=[1]))
+    assert (item.status, item.reported, corrected) == ("met", "1102万人", True)
+    item, corrected = apply_verdict(c, cands, TrackVerdict(n=1, status="progress_reported", statements=[2, 2, 9]))
+    assert (item.status, corrected, [s.span for s in item.later]) == ("progress_reported", False, [(300, 308)])
+    item, _ = apply_verdict(c, cands, TrackVerdict(n=1, status="not_reported", statements=[1]))
+    assert item.status == "not_reported" and item.later == []
+    assert apply_verdict(c, cands, TrackVerdict(n=1, status="met", statements=[5]))[0] is None  # cites nothing usable
