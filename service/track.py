@@ -253,10 +253,14 @@ def commitments(structure: Structure, units: list[UnitRef], decisions: Sequence[
 # ----------------------------------------------------------------------------- retrieval
 
 
+# Words of time and change ("今年拟安排…比上年增加") say nothing about which measure it is.
+_CHANGE_WORDS = re.compile(r"(今年|去年|上年|比上年|比去年|全年|年内|拟安排|安排|增加|增长|提高|减少|下降|其中|达到|要)")
+
+
 def _tokens(text: str) -> list[str]:
     # figures change from year to year; the words around them ("城镇新增就业") do not
-    s = re.sub(r"[^\u4e00-\u9fffA-Za-z]", "", text)
-    return [s[i:i + 2] for i in range(len(s) - 1)]
+    runs = re.split(r"[^\u4e00-\u9fffA-Za-z]+", _CHANGE_WORDS.sub(" ", re.sub(r"[\d.%％]+", "", text)))
+    return [r[i:i + 2] for r in runs for i in range(len(r) - 1)]
 
 
 @dataclass
