@@ -230,7 +230,9 @@ def _grams(text: str) -> set[str]:
 def _restated(unit: UnitRef, figs: list[Figure], kept: list[tuple[UnitRef, list[Figure]]]) -> bool:
     printed = {f.text for f in figs}
     for other, other_figs in kept:
-        if printed <= {f.text for f in other_figs}:
+        # the same figures, not a subset: "安排200亿元专项资金" is no restatement of
+        # "安排补贴资金1230亿元，比上年增加200亿元"
+        if printed == {f.text for f in other_figs}:
             mine, theirs = _grams(unit.text), _grams(other.text)
             if RESTATES.search(unit.text) or (mine and len(mine & theirs) / len(mine) >= 0.5):
                 return True

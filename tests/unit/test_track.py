@@ -266,3 +266,18 @@ def test_apply_verdict_corrects_a_status_the_figures_contradict():
     item, _ = apply_verdict(c, cands, TrackVerdict(n=1, status="not_reported", statements=[1]))
     assert item.status == "not_reported" and item.later == []
     assert apply_verdict(c, cands, TrackVerdict(n=1, status="met", statements=[5]))[0] is None  # cites nothing usable
+
+
+def test_a_target_restated_is_one_commitment_but_a_shared_increase_is_not():
+    from service.track import _restated
+
+    def unit(text):
+        return UnitRef(0, len(text), text, text, 0, (), False, 0)
+
+    first = unit("国内生产总值增长7.5%左右")
+    kept = [(first, parse_figures(first.text))]
+    again = unit("经过认真比较、反复权衡，把增长预期目标定在7.5%左右")
+    assert _restated(again, parse_figures(again.text), kept)
+    subsidy = unit("中央财政拟安排补贴资金1230亿元，比上年增加200亿元")
+    fund = unit("中央财政拟安排200亿元专项资金")
+    assert not _restated(fund, parse_figures(fund.text), [(subsidy, parse_figures(subsidy.text))])
