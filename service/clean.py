@@ -279,7 +279,7 @@ def _is_chrome(block: Block) -> bool:
 
 def _speaker(text: str) -> bool:
     # "香港商报记者：" in a transcript introduces a question; a byline or caption never ends so
-    return text.rstrip().endswith(("：", ":"))
+    return text.rstrip().rstrip("\u200b\u200c\u200d\ufeff").endswith(("：", ":"))  # "各位代表：\u200d"
 
 
 def _is_byline(block: Block) -> bool:
@@ -358,14 +358,14 @@ def _title_block(blocks: list[Block]) -> int:
 _TEASER_MARK = re.compile(r"^[\s【\[『「|｜>»·•■□◆▍]*(新闻推荐|相关阅读|相关新闻|相关文章|相关链接|相关解读|相关报道|"
                           r"推荐阅读|延伸阅读|热点推荐|热门推荐|精彩推荐|热点新闻|猜你喜欢|往期回顾|往期推荐|更多新闻|"
                           r"更多阅读|上一篇|下一篇)")
-_INLINE_TEASER = re.compile(r"^\s*(上一篇|下一篇)")  # these name the other story on the marker line itself
+_INLINE_TEASER = re.compile(r"[:：]\s*\S")  # "上一篇：…", "相关解读：《…》解读": the marker names a story
 TEASER = "teaser of other stories after the report (a list of their headlines), not summarised"
 TEASER_AFTER_CHARS = 100  # report text that must come first: a marker at the top is page chrome
 
 
 def _headline(block: Block) -> bool:
     """A line that reads as another story's headline (a date may follow it), not a paragraph."""
-    t = block.text
+    t = block.visible
     return len(t) <= 60 and len(_SENTENCE_PUNCT.findall(t.rstrip("？！?!"))) == 0
 
 
@@ -376,12 +376,12 @@ def _teaser(blocks: list[Block]) -> tuple[int, int] | None:
     or the marker names a story itself ("上一篇：…"); a paragraph after the run ends it."""
     body = 0
     for i, b in enumerate(blocks):
-        t = b.text
+        t = b.visible
         if body >= TEASER_AFTER_CHARS and len(t) <= 60 and _TEASER_MARK.match(t):
             j = i + 1
             while j < len(blocks) and (_headline(blocks[j]) or _is_chrome(blocks[j])):
                 j += 1
-            if j - i >= 3 or (j - i >= 2 and j == len(blocks)) or _INLINE_TEASER.match(t):
+            if j - i >= 3 or (j - i >= 2 and j == len(blocks)) or _INLINE_TEASER.search(t):
                 return i, j
         if _SENTENCE_PUNCT.search(t):
             body += len(t)

@@ -149,3 +149,75 @@ def test_a_line_closing_on_a_photo_credit_is_a_caption_whatever_the_gap():
     assert captions == ["良好的健康运动环境。贞丰县卫生健康局供图", "志愿者在社区义诊现场为居民讲解健康知识。王五 摄"]
     assert "健康内涵不断延伸" in [b.text for b in cleaned.blocks]
     assert "组织专家开展拍摄" in [b.text for b in cleaned.blocks]  # "拍摄" is a verb, not a credit
+
+
+# A report page as scraped: the report, then a teaser of other stories (their headlines).
+_REPORT = ("县卫生健康局召开2025年上半年工作总结会\n\n"
+           "7月10日，县卫生健康局召开上半年工作总结会，总结上半年工作，部署下半年任务。"
+           "上半年，全县家庭医生签约服务覆盖率达到78.5%，新建村卫生室12所，"
+           "县人民医院胸痛中心通过国家级认证，基层诊疗量占比提高到65%。\n\n"
+           "会议要求，下半年要持续深化医改，加快紧密型县域医共体建设，"
+           "全力推进基本公共卫生服务项目提质增效，确保全年目标任务圆满完成。\n\n")
+
+
+def _excluded(raw: str, reason_start: str) -> list[str]:
+    return [raw[a:b] for (a, b), r in ((e.span, e.reason) for e in clean(raw).excluded) if r.startswith(reason_start)]
+
+
+def test_a_teaser_of_other_stories_after_the_report_is_excluded_not_summarised():
+    teaser = ("相关新闻\n\n市卫健委部署夏季爱国卫生运动\n\n我县开展世界献血者日宣传活动 2025-06-14\n\n"
+              "县中医院获评省级示范中医馆\n")
+    raw = _REPORT + teaser
+    cleaned = clean(raw)
+    assert _excluded(raw, "teaser of other stories") == [teaser.rstrip()]
+    assert not any("献血者日" in b.text for b in cleaned.blocks)
+    assert any("家庭医生签约服务覆盖率" in b.text for b in cleaned.blocks)  # the report stays
+
+
+def test_previous_and_next_story_links_are_a_teaser():
+    raw = _REPORT + "上一篇：我县启动2025年健康素养促进行动\n下一篇：县疾控中心开展食品安全宣传周活动\n"
+    assert _excluded(raw, "teaser") == ["上一篇：我县启动2025年健康素养促进行动\n下一篇：县疾控中心开展食品安全宣传周活动"]
+    assert not any("食品安全宣传周" in b.text for b in clean(raw).blocks)
+
+
+_MORE = ("会议强调，要压实安全生产责任，深入开展医疗机构消防安全隐患排查整治，确保不发生重大事故。"
+         "各医疗卫生单位要严格落实值班制度，做好汛期医疗救治准备。\n")
+
+
+def test_a_teaser_box_inside_the_page_takes_only_its_headlines():
+    # "推荐阅读" with two headlines, then the report goes on in full sentences: it stays
+    raw = _REPORT + "推荐阅读\n\n县中医院获评省级示范中医馆\n\n市卫健委部署夏季爱国卫生运动\n\n" + _MORE
+    assert _excluded(raw, "teaser") == ["推荐阅读\n\n县中医院获评省级示范中医馆\n\n市卫健委部署夏季爱国卫生运动"]
+    assert any("压实安全生产责任" in b.text for b in clean(raw).blocks)
+
+
+def test_a_marker_over_report_paragraphs_is_no_teaser():
+    raw = _REPORT + "相关新闻\n\n" + _MORE
+    assert _excluded(raw, "teaser") == []
+    assert any("压实安全生产责任" in b.text for b in clean(raw).blocks)
+
+
+def test_a_marker_before_the_report_is_not_a_teaser():
+    # a navigation box at the top of the page comes before any report text
+    raw = "相关阅读\n\n市卫健委部署夏季爱国卫生运动\n\n县中医院获评省级示范中医馆\n\n" + _REPORT
+    assert _excluded(raw, "teaser") == []
+
+
+def test_teaser_headlines_never_become_section_headings():
+    from service.segment import segment
+
+    raw = _REPORT + "新闻推荐\n\n市卫健委部署夏季爱国卫生运动\n\n县中医院获评省级示范中医馆\n"
+    st = segment(raw, clean(raw).blocks)
+    assert [h.text for h in st.headings] == ["县卫生健康局召开2025年上半年工作总结会"]
+    assert all("爱国卫生运动" not in s.text for s in st.sentences)
+
+
+def test_page_tools_above_the_headline_do_not_hide_the_title():
+    # a provincial report page: tool links, then headline, dateline and source, then the speech
+    raw = ("下载\n打印\n【字号：\n加大\n还原\n】\n2026年江苏省政府工作报告\n"
+           "——2026年2月3日在江苏省第十四届人民代表大会第五次会议上\n来源：新华日报\n"
+           "各位代表：\n现在，我代表省人民政府，向大会报告工作，请予审议。\n")
+    cleaned = clean(raw)
+    titles = [b.text for b in cleaned.blocks if b.title]
+    assert titles == ["2026年江苏省政府工作报告", "——2026年2月3日在江苏省第十四届人民代表大会第五次会议上"]
+    assert cleaned.title == "2026年江苏省政府工作报告"
