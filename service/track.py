@@ -57,7 +57,7 @@ VERSION = "track-retrieval-v1"
 _CN_NUM = "一二两三四五六七八九十"
 FIGURE = re.compile(
     r"(?P<pre>约|近|超过|不低于|不少于|至少|不超过|不高于)?"
-    rf"(?P<num>\d+(?:\.\d+)?(?:/\d+)?|[{_CN_NUM}]+分之[{_CN_NUM}]+|[{_CN_NUM}百千]+(?=[万亿]))"
+    rf"(?P<num>\d+(?:\.\d+)?(?:/\d+)?|[{_CN_NUM}百千]+分之[{_CN_NUM}]+|[{_CN_NUM}百千]+(?=[万亿]))"
     r"\s*(?P<more>多|余)?(?P<mag>万亿|亿|万|千)?(?P<more2>多|余)?"
     r"(?P<unit>%|％|‰|个百分点|亿元|万元|美元|元|人次|人口|万人|人|户|公里|千瓦|吨|标准箱|套|项|个|辆|台|亩|斤|所|家|倍|岁|公顷|座|名|张|床)?"
     r"(?P<post>左右|以上|以内|以下)?"
@@ -97,19 +97,22 @@ def _cn_value(s: str) -> float | None:
     return float(total + (digit or 0))
 
 
-def _number(num: str) -> tuple[float, bool] | None:
-    """(value, is_fraction) of the printed number."""
+def _number(num: str) -> tuple[float, str | None] | None:
+    """(value, the unit the number itself names) of the printed number: "frac" for a
+    fraction, "%" for 百分之X, "‰" for 千分之X, None for a plain number."""
     if "分之" in num:
         den, nom = num.split("分之")
         d, n = _cn_value(den), _cn_value(nom)
-        return (n / d, True) if d and n is not None else None
+        if not d or n is None:
+            return None
+        return {"百": (n, "%"), "千": (n, "‰")}.get(den, (n / d, "frac"))
     if "/" in num:
         n, d = num.split("/")
-        return (float(n) / float(d), True) if float(d) else None
+        return (float(n) / float(d), "frac") if float(d) else None
     if num[0].isdigit():
-        return float(num), False
+        return float(num), None
     v = _cn_value(num)
-    return (v, False) if v is not None else None
+    return (v, None) if v is not None else None
 
 
 def _bound(m: re.Match[str]) -> Bound:
@@ -129,19 +132,18 @@ def parse_figures(text: str) -> list[Figure]:
         parsed = _number(m.group("num"))
         if parsed is None:
             continue
-        value, is_fraction = parsed
+        value, named = parsed
         unit, mag = m.group("unit") or "", m.group("mag") or ""
-        if not (unit or mag or m.group("post") or m.group("pre") or is_fraction):
+        if not (unit or mag or m.group("post") or m.group("pre") or named):
             continue
-        if m.group("num")[0] not in "0123456789" and not unit and not is_fraction:
+        if m.group("num")[0] not in "0123456789" and not unit and not named:
             continue  # "千万" (by all means) is no figure; "千亿斤" has a unit after it
         value *= _MAG.get(mag, 1.0)
         base, scale = _UNIT_MAG.get(unit, (unit, 1.0))
         printed = m.group(0).rstrip()
         if _DESCRIPTIVE.match(printed) or (unit == "人口" and re.match(r"^1[34]亿", printed)):
             continue
-        out.append(Figure(printed, m.start(), m.start() + len(printed), value * scale,
-                          "frac" if is_fraction else base, _bound(m)))
+        out.append(Figure(printed, m.start(), m.start() + len(printed), value * scale, named or base, _bound(m)))
     return out
 
 
