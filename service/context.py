@@ -18,6 +18,7 @@ import asyncio
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -30,6 +31,8 @@ from service.features import UnitRef
 from service.ground import shared_words, summarize_evidence, summary_is_faithful
 from service.prompts import load
 from service.segment import Sentence, Structure
+from service.summaries import (MIN_EVIDENCE_KEPT, UnitContext, addition_problem, evidence_kept, stray_numbers,
+                               unit_context)
 
 Label = Literal["成绩", "问题", "计划", "其他"]
 CATEGORY_OF = {"成绩": "achievements", "问题": "problems", "计划": "plans"}
@@ -218,27 +221,46 @@ def verdicts_of(reply: _LooseReply, numbers: dict[int, int]) -> dict[int, UnitVe
     return out
 
 
-def summary_for(model_summary: str, evidence: str) -> tuple[str, bool]:
-    """The model's summary if it is usable, else the tidied evidence; True when a summary
-    was rejected: a figure that is not in its evidence, or too few of its words (a summary
-    of some other claim)."""
+class Replaced(IntEnum):
+    """Whether a model summary was replaced by its evidence, and why (0 and 1 read as the
+    False and True of old: kept or silently tidied, rejected)."""
+
+    NO = 0
+    REJECTED = 1  # a figure not in the evidence, or too few of its words
+    FROM_NOWHERE = 2  # longer than its evidence, adding what the unit's context does not hold
+
+
+def summary_for(model_summary: str, evidence: str, context: UnitContext | None = None) -> tuple[str, Replaced]:
+    """The model's summary if it is usable, else the tidied evidence, and why it was replaced.
+
+    A summary shorter than the quote is rejected for a figure that is not in its evidence or
+    for too few of its words (a summary of some other claim). One as long as the quote or
+    longer is worth it only for what it adds from the unit's own context (a subject the
+    clause leaves to its sentence: "进出口总值达到5379亿元"); what adds nothing is the quote
+    tidied, what adds words from nowhere (``summaries.addition_problem``) is replaced."""
     tidy = summarize_evidence(evidence)
     s = _oneline(model_summary).strip()
     if not s:
-        return tidy, False
-    if not summary_is_faithful(s, evidence) or shared_words(s, evidence) < MIN_SHARED_WORDS:
-        return tidy, True
-    if len(s) >= len(tidy):  # a "summary" as long as the quote adds nothing
-        return tidy, False
-    return s, False
+        return tidy, Replaced.NO
+    if not summary_is_faithful(s, evidence):
+        return tidy, Replaced.REJECTED
+    if len(s) < len(tidy):
+        return (s, Replaced.NO) if shared_words(s, evidence) >= MIN_SHARED_WORDS else (tidy, Replaced.REJECTED)
+    if shared_words(s, evidence) == 1.0:  # a "summary" as long as the quote that adds nothing
+        return tidy, Replaced.NO
+    if stray_numbers(s, evidence) or evidence_kept(s, evidence) < MIN_EVIDENCE_KEPT:
+        return tidy, Replaced.REJECTED
+    if addition_problem(s, evidence, context or UnitContext()) is not None:
+        return tidy, Replaced.FROM_NOWHERE
+    return s, Replaced.NO
 
 
-def verdict(v: UnitVerdict, evidence: str) -> tuple[Verdict, bool]:
+def verdict(v: UnitVerdict, evidence: str, context: UnitContext | None = None) -> tuple[Verdict, Replaced]:
     cats = tuple(dict.fromkeys(CATEGORY_OF[label] for label in v.labels if label in CATEGORY_OF))
     if not cats:
-        return Verdict((), ""), False
-    summary, rejected = summary_for(v.summary, evidence)
-    return Verdict(cats, summary), rejected
+        return Verdict((), ""), Replaced.NO
+    summary, replaced = summary_for(v.summary, evidence, context)
+    return Verdict(cats, summary), replaced
 
 
 # ---------------------------------------------------------------- the calls
@@ -252,6 +274,7 @@ class Reading:
     failed_units: int = 0  # units the model did not decide (labeller decides them)
     failed_windows: list[str] = field(default_factory=list)
     rejected_summaries: int = 0
+    summaries_from_nowhere: int = 0  # longer than their evidence, adding words from outside its context
     misnumbered: int = 0  # verdicts that summarized another unit (the labeller decides those units)
     usage: Usage = field(default_factory=Usage)
     errors: list[BaseException] = field(default_factory=list)
@@ -310,8 +333,9 @@ async def _read(backend: Backend, text: str, units: Sequence[UnitRef], w: Window
         del got[i]  # its label is about another unit too: the labeller decides it
         reading.misnumbered += 1
     for i, v in got.items():
-        reading.verdicts[i], rejected = verdict(v, evidence[i])
-        reading.rejected_summaries += rejected
+        reading.verdicts[i], replaced = verdict(v, evidence[i], unit_context(units, i))
+        reading.rejected_summaries += replaced == Replaced.REJECTED
+        reading.summaries_from_nowhere += replaced == Replaced.FROM_NOWHERE
 
 
 def misnumbered(got: dict[int, UnitVerdict], evidence: dict[int, str]) -> list[int]:
@@ -356,6 +380,7 @@ def _fail(reading: Reading, w: Window, message: str) -> None:
 __all__ = [
     "ChunkReply",
     "Reading",
+    "Replaced",
     "UnitVerdict",
     "Verdict",
     "Window",

@@ -37,6 +37,7 @@ from service.merge import dedupe, doc_info
 from service.models import CATEGORIES, Digest, Item, Meta
 from service.prompts import load
 from service.segment import Sentence, segment
+from service.summaries import subject_carried
 
 Progress = Callable[[int, int], None]
 _LABELS = {"成绩": "achievements", "问题": "problems", "计划": "plans", "其他": "other"}
@@ -213,6 +214,9 @@ def assemble_read(text: str, units, decisions, reading: context.Reading,
     if reading.rejected_summaries:
         warnings.append(f"{reading.rejected_summaries} summary(ies) replaced by their evidence: "
                         "a figure was not in the evidence, or too few of its words were")
+    if reading.summaries_from_nowhere:
+        warnings.append(f"{reading.summaries_from_nowhere} summary(ies) replaced by their evidence: "
+                        "longer than it, they added words found nowhere in the unit's context")
     return dedupe(items)
 
 
@@ -264,7 +268,8 @@ def assemble(text: str, units, decisions, warnings: list[str]) -> tuple[dict[str
     items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
     for unit, cats in zip(units, decisions):
         for cat in cats:
-            items[cat].append(_item(text, unit.start, unit.end, warnings))
+            # a clause without its subject gets it
+            items[cat].append(subject_carried(_item(text, unit.start, unit.end, warnings), unit))
     return dedupe(items)
 
 

@@ -1,7 +1,7 @@
 """The overview (deterministic and the check on a model-written one), summaries and their display."""
 
 from service.config import Settings
-from service.context import summary_for
+from service.context import Replaced, summary_for
 from service.models import DocInfo, Item
 from service.overview import plain, unsupported
 from service.render import restates, to_markdown
@@ -49,7 +49,9 @@ def test_a_summary_is_used_only_when_shorter_and_faithful():
     assert summary_for("累计接种3万人次", evidence) == (evidence, True)  # the unit changed
     assert summary_for("接种率82%", evidence) == (evidence, True)  # rounded
     assert summary_for("", evidence) == (evidence, False)
-    assert summary_for(evidence + "很好", evidence) == (evidence, False)  # longer than the quote
+    assert summary_for(evidence + "。", evidence) == (evidence, False)  # as long as the quote, adding nothing
+    # longer than the quote with a word from nowhere: replaced, and counted (issue 27)
+    assert summary_for(evidence + "很好", evidence) == (evidence, Replaced.FROM_NOWHERE)
 
 
 def test_markdown_shows_a_restated_summary_once_and_a_real_summary_above_its_quote():
