@@ -156,11 +156,16 @@ def addition_problem(summary: str, evidence: str, context: UnitContext) -> str |
 # on a figure ("9个国家区域医疗中心开诊运营") names what it counts itself; capable readers add
 # no subject to either.
 _LEVEL = r"达到|达|超(?=[0-9０-９万千百亿])|增长|增至|增产|减产|下降|上升|惠及|占|超过|突破|位居|跃居|跨过|扩大到|缩小至|缩小到|翻番"
-_CHANGE = r"增加|减少|提高|降低|提升"  # these take an object too: a figure must follow at once
+# these take an object too: a figure must follow at once ("增加5232亿元", not "提高劳动报酬…").
+# Verbs of doing followed by a figure ("完成1679个…", "建成5G基站…") are left out: in a list
+# of counts each clause names what it counts.
+_CHANGE = r"增加|减少|提高|降低|提升|净增|净减"
+# what the thing named before is spent on or shows ("主要用于…", "呈现…", "较“十三五”末净增…")
+_USE = r"主要用于|专项用于|用于|呈现|较“"
 PREDICATE_START = re.compile(
-    r"^\s*(?:去年|今年|全年|当年|人均|又|再|还|也|均|都|已|已经|分别|首次|连续\d+年|实际|五年|"
+    r"^\s*(?:去年|今年|全年|当年|人均|又|再|还|也|均|都|已|已经|分别|首次|连续\d+年|实际|五年|基本|"
     r"总计|累计|合计|共计|比上年|较上年|同比)*"
-    rf"(?:(?:{_LEVEL})|(?:{_CHANGE})(?=约?[0-9０-９])|"
+    rf"(?:(?:{_LEVEL})|(?:{_CHANGE})(?=约?[0-9０-９])|(?:{_USE})|"
     # what is measured of something the sentence named before: 总里程, 总数, 参保人数, 单产
     r"(?:总里程|总量|总数|总额|总规模|覆盖面|覆盖率|参保人数|救助人数|单产|占比|收入比|增速)(?=[0-9达为超突增下提居占接扩]))"
 )
@@ -200,10 +205,16 @@ def subject_of(before: str) -> str | None:
         m = _SUBJECT_END.search(head)
         if m is None or _NOT_A_SUBJECT.match(head):
             return None
-        noun = head[:m.start()].strip("、“”\"'《》()（）")
-        ok = MIN_SUBJECT <= len(noun) <= MAX_SUBJECT and not re.search(r"[0-9０-９]", noun)
+        noun = head[:m.start()].strip("、")
+        ok = (MIN_SUBJECT <= len(noun) <= MAX_SUBJECT and not re.search(r"[0-9０-９]", noun)
+              and _balanced(noun))
         return noun if ok else None
     return None
+
+
+def _balanced(text: str) -> bool:
+    """No quote or bracket opened and not closed (or closed and not opened): a whole phrase."""
+    return all(text.count(a) == text.count(b) for a, b in ("“”", "《》", "（）", "()"))
 
 
 def opens_without_subject(unit: str) -> bool:
