@@ -20,7 +20,14 @@ model endpoint failed/timed out, 500 (no traceback) for anything unexpected.
 
 One backend client per process (created in the lifespan, shared by every request and job
 worker); model calls are async, and decoding or parsing large bodies runs in threads, so
-concurrent requests proceed together.
+concurrent requests proceed together. The pipeline's CPU-bound half (cleaning,
+segmentation, features, labeller) runs in a process pool made in the lifespan
+(``service.cpupool``), so a long report being segmented never holds up ``/healthz`` or
+the model calls of other requests.
+
+``reportsum serve --workers N`` runs N uvicorn worker processes on one socket, each with
+its own lifespan (backend, pool of ``cores // N`` processes, job workers) over the same
+SQLite job store and digest cache; a worker exits when the supervising process is gone.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import hmac
 import json
 import logging
 import mimetypes
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,6 +62,7 @@ from service import __version__
 from service.backends import Backend, make_backend
 from service.cache import DigestCache, open_cache, summarize_cached
 from service.config import Settings
+from service.cpupool import CpuPool, cores, exit_with_parent, start_pool
 from service.errors import (
     BackendError,
     BackendTimeout,
@@ -65,6 +74,7 @@ from service.errors import (
 from service.ingest import read_bytes
 from service.jobs import JobService, JobSettings, JobStore, QueueFull
 from service.models import Digest
+from service.pipeline import cpu_pool
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +394,7 @@ class _State:
     backend: Backend
     cache: DigestCache | None
     jobs: JobService
+    pool: CpuPool | None
 
 
 async def summarize_submission(state: _State, sub: Submission, progress: Any = None) -> tuple[Digest, bool]:
@@ -391,9 +402,10 @@ async def summarize_submission(state: _State, sub: Submission, progress: Any = N
     update = sub.options.model_dump(exclude_defaults=True)
     if update:
         settings = settings.model_copy(update=update)
-    digest, cached = await summarize_cached(
-        sub.text, state.backend, settings, cache=state.cache, source=sub.source, progress=progress
-    )
+    with cpu_pool(state.pool):
+        digest, cached = await summarize_cached(
+            sub.text, state.backend, settings, cache=state.cache, source=sub.source, progress=progress
+        )
     if sub.title:
         digest = digest.model_copy(update={"doc": digest.doc.model_copy(update={"title": sub.title})})
     return digest, cached
@@ -404,9 +416,12 @@ def create_app(
     *,
     backend: Backend | None = None,
     job_settings: JobSettings | None = None,
+    cpu_workers: int | None = None,
 ) -> FastAPI:
     """The app. ``backend`` injects a ready backend (tests); by default the lifespan builds
-    one from ``settings`` with ``make_backend`` and closes it on shutdown."""
+    one from ``settings`` with ``make_backend`` and closes it on shutdown. ``cpu_workers``:
+    processes in the pipeline's CPU pool (default: one per core; 0: no pool, the pipeline
+    runs on the event loop)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -414,7 +429,15 @@ def create_app(
         state: _State = app.state.reportsum
         state.backend = backend if backend is not None else await asyncio.to_thread(make_backend, settings)
         state.cache = open_cache(settings)
-        store = JobStore(settings.db)
+        state.pool = start_pool(cpu_workers, settings.labeller) if cpu_workers != 0 else None
+        try:
+            if state.pool is not None:
+                await asyncio.to_thread(state.pool.warm)
+            store = JobStore(settings.db)
+        except BaseException:
+            if state.pool is not None:
+                state.pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
         async def run_job(text: str, params: dict[str, Any], progress: Any) -> tuple[Digest, bool]:
             return await summarize_submission(state, Submission.from_params(text, params), progress)
@@ -425,6 +448,8 @@ def create_app(
             yield
         finally:
             await state.jobs.stop()
+            if state.pool is not None:
+                await asyncio.to_thread(state.pool.shutdown, wait=True, cancel_futures=True)
             store.close()
             if state.cache is not None:
                 state.cache.close()
@@ -443,6 +468,7 @@ def create_app(
     )
     state = _State()
     state.settings = settings
+    state.pool = None
     app.state.reportsum = state
     app.state.settings = settings
     _add_error_handlers(app)
@@ -643,17 +669,35 @@ def _add_routes(app: FastAPI, state: _State) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
-def serve(host: str, port: int, settings: Settings) -> None:
-    """Run the API with uvicorn until interrupted (``reportsum serve``)."""
+# ``serve --workers N``: what each worker process builds its app from (set by the supervisor).
+WORKER_ENV = "REPORTSUM_SERVE_WORKER"
+
+
+def serve(host: str, port: int, settings: Settings, workers: int = 1) -> None:
+    """Run the API with uvicorn until interrupted (``reportsum serve``); with ``workers`` > 1,
+    that many processes accept on one socket, each splitting the cores for its CPU pool."""
     import uvicorn
 
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level="warning" if settings.quiet else "info",
-        timeout_graceful_shutdown=10,
-    )
+    options: dict[str, Any] = dict(host=host, port=port, log_level="warning" if settings.quiet else "info",
+                                   timeout_graceful_shutdown=10)
+    if workers <= 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # uvicorn imports the app anew in each worker: the settings (CLI flags included) travel
+    # in the environment the workers inherit.
+    os.environ[WORKER_ENV] = json.dumps({
+        "settings": settings.model_dump(mode="json"),
+        "cpu_workers": max(1, cores() // workers),
+    })
+    uvicorn.run("service.api:worker_app", factory=True, workers=workers, **options)
+
+
+def worker_app() -> FastAPI:
+    """One ``serve --workers N`` worker's app (a uvicorn factory)."""
+    spec = json.loads(os.environ[WORKER_ENV])
+    # a worker orphaned by a supervisor that was killed would hold the socket on its own
+    exit_with_parent()
+    return create_app(Settings(**spec["settings"]), cpu_workers=spec["cpu_workers"])
 
 
 app = create_app()

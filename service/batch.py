@@ -26,7 +26,10 @@ Concurrency
     articles and all their chunks; ``2 x concurrency`` articles are in flight at once so a
     slow endpoint keeps every slot busy. Articles are pulled lazily from a directory walk
     (nothing is read up front) and each digest is dropped once written, so memory stays
-    flat as the folder grows.
+    flat as the folder grows. The CPU-bound half of each article (cleaning, segmentation,
+    features, labeller: ``pipeline.prepare``) runs in a process pool with one worker per
+    core (``service.cpupool``), so it never holds up the model calls of the others; the
+    pool is shut down when the batch ends, however it ends.
 
 Resume and failures
     A rerun decodes each file, computes its key and skips it (zero model calls) when
@@ -69,8 +72,10 @@ from typing import Any
 from service.fsutil import atomic_open, atomic_write
 from service.cache import DigestCache, content_sha256, digest_options, key_for, open_cache, summarize_cached
 from service.config import Settings
+from service.cpupool import start_pool
 from service.errors import ConfigError, InputError
 from service.models import CATEGORIES, Digest
+from service.pipeline import cpu_pool
 
 INPUT_SUFFIXES = frozenset({".txt", ".md", ".html", ".htm"})
 FORMATS = frozenset({"json", "md", "csv"})
@@ -369,19 +374,28 @@ class _Batch:
     async def digest(self, text: str, rel: str, key: str) -> tuple[Digest, bool]:
         """The digest of one article and whether the cache served it (the Ray driver
         overrides this to run the pipeline on a cluster; everything around it is shared)."""
-        return await summarize_cached(
-            text, self.backend, self.settings, cache=self.cache, source=rel, limiter=self.limiter, key=key
-        )
+        with cpu_pool(self.pool):
+            return await summarize_cached(
+                text, self.backend, self.settings, cache=self.cache, source=rel, limiter=self.limiter, key=key
+            )
 
     async def open(self) -> None:
-        """Backend, digest cache and the global model-call limiter for this run."""
+        """Backend, digest cache, CPU pool and the global model-call limiter for this run."""
         from service.backends import make_backend
 
         self.backend = make_backend(self.settings)
         self.cache: DigestCache | None = open_cache(self.settings)
         self.limiter = asyncio.Semaphore(max(1, int(self.settings.concurrency)))
+        self.pool = start_pool(labeller=self.settings.labeller)
+        try:
+            await asyncio.to_thread(self.pool.warm)
+        except BaseException:  # run() closes only what open() finished opening
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
     async def close(self) -> None:
+        # cancel_futures: after Ctrl-C or SIGTERM no queued article is prepared for nothing
+        await asyncio.to_thread(self.pool.shutdown, wait=True, cancel_futures=True)
         if self.cache is not None:
             self.cache.close()
         with contextlib.suppress(Exception):

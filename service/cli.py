@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the HTTP API and web page")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes on one port, sharing the job store (each gets cores/N CPU workers)")
     _common(p)
 
     p = sub.add_parser("doctor", help="check the backend, model, llama.cpp build and endpoint; print fixes")
@@ -194,7 +196,7 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from service.api import serve
 
-    serve(args.host, args.port, settings)
+    serve(args.host, args.port, settings, workers=args.workers)
     return 0
 
 

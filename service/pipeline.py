@@ -10,15 +10,30 @@ Two strategies (``settings.resolved_strategy``):
 The only I/O is the model calls, through the injected backend. Every item is a unit cut
 from the input itself, so ``evidence == text[span]`` holds by construction; a model
 summary whose figures are not in its evidence is replaced by the evidence.
+
+CPU work and the event loop: ``prepare`` (clean, segment, features, labeller, windows or
+assist targets) is one top-level function of picklable data. ``summarize`` runs it in the
+process pool it is given (``executor=``, or ``cpu_pool(...)`` around the call: batch and
+serve, see ``service.cpupool``), so a long report never stalls the model calls of other
+articles or other requests; without one (the CLI's single document, tests) it runs inline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import os
+import pickle
 import time
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from contextvars import ContextVar
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel
 
 from service import context
@@ -34,7 +49,7 @@ from service.features import UnitRef, features, units_of
 from service.ground import figures, summarize_evidence, summary_is_faithful
 from service.labeller import Labeller
 from service.merge import dedupe, doc_info
-from service.models import CATEGORIES, Digest, Item, Meta
+from service.models import CATEGORIES, Digest, DocInfo, Excluded, Item, Meta
 from service.prompts import load
 from service.segment import Sentence, segment
 from service.summaries import subject_carried
@@ -42,11 +57,174 @@ from service.summaries import subject_carried
 Progress = Callable[[int, int], None]
 _LABELS = {"成绩": "achievements", "问题": "problems", "计划": "plans", "其他": "other"}
 
+# The pool ``summarize`` prepares documents in when no ``executor`` is passed: set by batch
+# and serve around their calls (the digest cache sits between them and ``summarize``).
+CPU_POOL: ContextVar[Executor | None] = ContextVar("reportsum_cpu_pool", default=None)
+
+
+@contextlib.contextmanager
+def cpu_pool(executor: Executor | None) -> Iterator[None]:
+    """Inside this block (this task and the tasks it starts) ``summarize`` prepares
+    documents in ``executor``."""
+    token = CPU_POOL.set(executor)
+    try:
+        yield
+    finally:
+        CPU_POOL.reset(token)
+
+
+# ------------------------------------------------------------------ the CPU-bound half
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """What ``prepare`` reads of the settings, resolved for the backend (picklable)."""
+
+    strategy: Literal["learned", "context"]
+    chunk_tokens: int
+    assist_margin: float
+    max_chars: int
+    labeller: Path | None = None
+
+    @classmethod
+    def of(cls, settings: Settings, backend_name: str) -> PrepareOptions:
+        return cls(settings.resolved_strategy(backend_name), settings.chunk_tokens,
+                   settings.assist_margin_for(backend_name), settings.max_chars, settings.labeller)
+
+
+@dataclass
+class AssistTarget:
+    """Learned strategy: a unit the labeller is unsure of, and what its model request shows."""
+
+    unit: int
+    sentence: Sentence
+    previous: str | None
+    chunk: int
+
+
+# Long lists are pickled in slices of this many items (see Prepared.__reduce__).
+_SLICES = {"units": 500, "decisions": 4000, "windows": 16, "assist": 250}
+
+
+@dataclass
+class Prepared:
+    """Everything ``summarize`` needs before its first model call, as plain data."""
+
+    doc: DocInfo
+    excluded: list[Excluded]
+    units: list[UnitRef]
+    proba: np.ndarray
+    decisions: list[tuple[str, ...]]  # the labeller's categories per unit
+    labeller: str  # its version
+    windows: list[context.Window] = field(default_factory=list)  # context strategy
+    n_chunks: int = 0  # learned strategy: chunks, for meta
+    assist: list[AssistTarget] = field(default_factory=list)  # learned strategy
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A pool worker's result is unpickled by one thread of the server or batch process in
+        # one C call, which holds the GIL throughout: ~0.1 s per 200,000 characters of units
+        # and windows, a stall of the event loop. Slices unpickle one short call at a time,
+        # with Python in between, where the GIL goes back to the loop.
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        sliced = {k: _pickled_slices(state.pop(k), n) for k, n in _SLICES.items() if len(state[k]) > n}
+        return _unpickle_prepared, (state, sliced)
+
+
+def _pickled_slices(items: list[Any], n: int) -> list[bytes]:
+    return [pickle.dumps(items[i:i + n], pickle.HIGHEST_PROTOCOL) for i in range(0, len(items), n)]
+
+
+def _unpickle_prepared(state: dict[str, Any], sliced: dict[str, list[bytes]]) -> Prepared:
+    for k, pieces in sliced.items():
+        state[k] = [x for piece in pieces for x in pickle.loads(piece)]
+    return Prepared(**state)
+
+
+def prepare(text: str, options: PrepareOptions, source: str | None = None,
+            labeller: Labeller | None = None) -> Prepared:
+    """The CPU-bound stages (pure): clean, segment, units, features, the labeller's
+    probabilities and decisions, and the strategy's windows or assist targets. Raises
+    ``InputError`` for text over ``max_chars`` or with no report left after cleaning."""
+    if len(text) > options.max_chars:
+        raise InputError(f"input has {len(text):,} characters, over the limit of {options.max_chars:,}", source)
+    cleaned = clean(text)
+    if not cleaned.blocks:
+        raise InputError("no report text left after removing page chrome and captions", source)
+    labeller = labeller or cached_labeller(options.labeller)
+    structure = segment(text, cleaned.blocks)
+    units = units_of(structure)
+    proba = labeller.predict_proba(features(structure, units))
+    doc = doc_info(text, "\n".join(b.text for b in cleaned.blocks), cleaned.title)
+    out = Prepared(doc, cleaned.excluded, units, proba, labeller.decide(proba), labeller.version)
+    if options.strategy == "context":
+        out.windows = context.windows(structure, units, options.chunk_tokens)
+    else:
+        out.n_chunks, out.assist = _assist_plan(structure, units, proba, options)
+    return out
+
+
+def _assist_plan(structure, units, proba, options: PrepareOptions) -> tuple[int, list[AssistTarget]]:
+    """The chunk count and the units the model is asked about (settings.assist_margin)."""
+    chunks = chunk(structure.sentences, options.chunk_tokens)
+    chunk_of = {s.index: c.index for c in chunks for s in c.sentences}
+    holder = {(u.start, u.end): s for s in structure.sentences for u in s.units}
+    out = []
+    for i in assist_targets(proba, options.assist_margin):
+        u = units[i]
+        s = holder.get((u.start, u.end)) or _sentence_of(u, structure.sentences)
+        previous = structure.sentences[s.index - 1].text if s.index else None
+        out.append(AssistTarget(i, s, previous, chunk_of.get(s.index, 0)))
+    return len(chunks), out
+
+
+_LABELLERS: dict[tuple[str, int, int], Labeller] = {}
+_LOADS = 0
+
+
+def cached_labeller(path: Path | None) -> Labeller:
+    """The labeller at ``path`` (None: the shipped one), read once per process while the
+    file is unchanged: a pool worker loads it once, not once per document."""
+    global _LOADS
+    if path is None:
+        return labeller_module.shipped()
+    stat = Path(path).stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _LABELLERS:
+        _LABELLERS[key] = labeller_module.load(path)
+        _LOADS += 1
+    return _LABELLERS[key]
+
+
+def worker_status() -> dict[str, int]:
+    """This process's id and how many labeller files it has read (a pool's health check)."""
+    return {"pid": os.getpid(), "labeller_loads": _LOADS + labeller_module.shipped.cache_info().misses}
+
+
+async def _prepared(text: str, options: PrepareOptions, source: str | None, labeller: Labeller | None,
+                    executor: Executor | None) -> Prepared:
+    if executor is None or labeller is not None:  # a labeller object is not shipped to workers
+        return prepare(text, options, source, labeller)
+    return await asyncio.get_running_loop().run_in_executor(executor, prepare, text, options, source)
+
+
+async def _off_loop(executor: Executor | None, fn: Callable[..., Any], *args: Any) -> Any:
+    """Assembly (items, summaries, dedupe) is pure Python: in a thread the GIL still lets the
+    loop in every few milliseconds. Without a pool (CLI, tests) it runs inline, as it did."""
+    if executor is None:
+        return fn(*args)
+    return await asyncio.to_thread(fn, *args)
+
 
 class LabelReply(BaseModel):
     """What the model returns for one sentence."""
 
     label: Literal["成绩", "问题", "计划", "其他"]
+
+
+@functools.cache
+def _label_schema() -> dict[str, Any]:
+    # pydantic builds a schema in milliseconds: once per process, not once per model call
+    return schema_of(LabelReply)
 
 
 def label_request(sentence: Sentence, previous: str | None, context: str) -> LLMRequest:
@@ -57,7 +235,7 @@ def label_request(sentence: Sentence, previous: str | None, context: str) -> LLM
     user += f"句子:{sentence.text}\n请输出 JSON。"
     return LLMRequest(
         messages=[{"role": "system", "content": prompt.text}, {"role": "user", "content": user}],
-        json_schema=schema_of(LabelReply),
+        json_schema=_label_schema(),
         schema_name="sentence_label",
         max_tokens=16,
         temperature=0.0,
@@ -80,8 +258,9 @@ async def _label_with_model(
     backend: Backend, sentence: Sentence, previous: str | None, context: str, sem: asyncio.Semaphore,
     usage: Usage, warnings: list[str],
 ) -> str | None:
-    request = label_request(sentence, previous, context)
     async with sem:
+        # built once a slot is free: thousands of waiting units cost the loop nothing up front
+        request = label_request(sentence, previous, context)
         try:
             reply, used = await ask(backend, request, LabelReply)
         except (InvalidOutput, TruncatedOutput) as err:
@@ -114,37 +293,33 @@ async def summarize(
     progress: Progress | None = None,
     limiter: asyncio.Semaphore | None = None,
     labeller: Labeller | None = None,
+    executor: Executor | None = None,
 ) -> Digest:
+    """Digest ``text``. ``executor`` (default: ``CPU_POOL``'s) runs ``prepare``, the CPU-bound
+    half, off the event loop; the model calls run here, under ``limiter``."""
     started = time.perf_counter()
-    if len(text) > settings.max_chars:
-        raise InputError(f"input has {len(text):,} characters, over the limit of {settings.max_chars:,}", source)
-    cleaned = clean(text)
-    if not cleaned.blocks:
-        raise InputError("no report text left after removing page chrome and captions", source)
-    labeller = labeller or labeller_for(settings)
-    structure = segment(text, cleaned.blocks)
-    units = units_of(structure)
-    proba = labeller.predict_proba(features(structure, units))
+    executor = executor or CPU_POOL.get()
+    options = PrepareOptions.of(settings, backend.name)
+    prepared = await _prepared(text, options, source, labeller, executor)
     sem = limiter or asyncio.Semaphore(settings.concurrency)
     usage, warnings = Usage(), []
-    doc = doc_info(text, "\n".join(b.text for b in cleaned.blocks), cleaned.title)
-    strategy = settings.resolved_strategy(backend.name)
+    units, doc, strategy = prepared.units, prepared.doc, options.strategy
 
     if strategy == "context":
-        wins = context.windows(structure, units, settings.chunk_tokens)
+        wins = prepared.windows
         ticker = _ticker(progress, len(wins) + 1)
-        reading = await context.read_windows(backend, text, units, wins, source=source, sem=sem, progress=ticker)
+        reading = await _read_windows(backend, text, units, wins, source, sem, ticker, settings.concurrency)
         usage += reading.usage
         _raise_if_nothing_read(reading, wins)
-        items, dropped = assemble_read(text, units, labeller.decide(proba), reading, warnings)
+        items, dropped = await _off_loop(executor, assemble_read, text, units, prepared.decisions, reading, warnings)
         summary_text = await overview_module.written(backend, doc, items, source, usage, warnings)
         ticker()
         n_chunks, failed = len(wins), len(reading.failed_windows)
         versions = [load("context").version, load("overview").version]
     else:
-        n_chunks = len(chunk(structure.sentences, settings.chunk_tokens))
-        await _assist(backend, settings, structure, units, proba, labeller, source, progress, sem, usage, warnings)
-        items, dropped = assemble(text, units, labeller.decide(proba), warnings)
+        n_chunks = prepared.n_chunks
+        decisions = await _assist(backend, settings, prepared, labeller, source, progress, sem, usage, warnings)
+        items, dropped = await _off_loop(executor, assemble, text, units, decisions, warnings)
         summary_text, failed = overview_module.plain(doc, items), 0
         versions = [load("classify").version]
     if dropped:
@@ -155,13 +330,13 @@ async def summarize(
         achievements=items["achievements"],
         problems=items["problems"],
         plans=items["plans"],
-        excluded=cleaned.excluded,
+        excluded=prepared.excluded,
         meta=Meta(
             backend=backend.name,
             model=backend.model,
             strategy=strategy,
-            prompt_version="+".join([*versions, labeller.version]),
-            labeller=labeller.version,
+            prompt_version="+".join([*versions, prepared.labeller]),
+            labeller=prepared.labeller,
             chunks=n_chunks,
             failed_chunks=failed,
             llm_calls=usage.llm_calls,
@@ -185,6 +360,46 @@ def _ticker(progress: Progress | None, total: int) -> Callable[[], None]:
             progress(done, total)
 
     return tick
+
+
+async def _read_windows(backend: Backend, text: str, units: list[UnitRef], wins: list[context.Window],
+                        source: str | None, sem: asyncio.Semaphore, tick: Callable[[], None],
+                        width: int) -> context.Reading:
+    """``context.read_windows``, ``width`` windows at a time. It renders every window it is
+    given before queueing on ``sem``: for a long report that is seconds of the event loop
+    in one go (every other request waits); in waves only the windows about to be sent are
+    rendered, between other coroutines' turns."""
+    gate = asyncio.Semaphore(max(1, width))
+    parts: list[context.Reading] = []
+
+    async def one(w: context.Window) -> None:
+        async with gate:
+            parts.append(await context.read_windows(backend, text, units, [w], source=source, sem=sem, progress=tick))
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for w in wins:
+                group.create_task(one(w))
+    except BaseExceptionGroup as group_error:
+        raise group_error.exceptions[0] from None
+    return _merged(parts)
+
+
+def _merged(parts: list[context.Reading]) -> context.Reading:
+    """One Reading from the readings of single windows: maps merged, lists joined, counts and
+    usage added, field by field."""
+    out = context.Reading()
+    for part in parts:
+        for f in fields(part):
+            mine, theirs = getattr(out, f.name), getattr(part, f.name)
+            if isinstance(mine, dict):
+                mine.update(theirs)
+            elif isinstance(mine, list):
+                mine.extend(theirs)
+            else:
+                mine += theirs  # an int, or Usage (+= adds in place)
+                setattr(out, f.name, mine)
+    return out
 
 
 def _raise_if_nothing_read(reading: context.Reading, wins: list[context.Window]) -> None:
@@ -220,38 +435,37 @@ def assemble_read(text: str, units, decisions, reading: context.Reading,
     return dedupe(items)
 
 
-async def _assist(backend, settings, structure, units, proba, labeller, source, progress, sem, usage,
-                  warnings) -> None:
-    """The learned strategy: the model breaks the labeller's near ties (settings.assist_margin)."""
-    chunks = chunk(structure.sentences, settings.chunk_tokens)
-    todo = assist_targets(proba, settings.assist_margin_for(backend.name))
-    sentence_of = {i: _sentence_of(units[i], structure.sentences) for i in todo}
-    chunk_of = {s.index: c.index for c in chunks for s in c.sentences}
-    tick = _ticker(progress, len(todo))
+async def _assist(backend, settings, prepared: Prepared, labeller, source, progress, sem, usage,
+                  warnings) -> list[tuple[str, ...]]:
+    """The learned strategy: the model breaks the labeller's near ties (settings.assist_margin);
+    returns the decisions with the model's labels combined in."""
+    tick = _ticker(progress, len(prepared.assist))
 
-    async def one(i: int) -> tuple[int, str | None]:
-        s = sentence_of[i]
-        previous = structure.sentences[s.index - 1].text if s.index else None
-        context_ = f"article {source or '<text>'} chunk {chunk_of.get(s.index, 0)} sentence {s.index}"
-        label = await _label_with_model(backend, s, previous, context_, sem, usage, warnings)
+    async def one(t: AssistTarget) -> tuple[int, str | None]:
+        context_ = f"article {source or '<text>'} chunk {t.chunk} sentence {t.sentence.index}"
+        label = await _label_with_model(backend, t.sentence, t.previous, context_, sem, usage, warnings)
         tick()
-        return i, label
+        return t.unit, label
 
     # A TaskGroup cancels the remaining calls as soon as one fails for good, so an article
     # that cannot finish stops holding model slots (gather would let them all run on).
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(i)) for i in todo]
+            tasks = [group.create_task(one(t)) for t in prepared.assist]
     except BaseExceptionGroup as group_error:
         raise group_error.exceptions[0] from None  # callers handle BackendError, ReplayMiss, ...
-    for t in tasks:
-        i, label = t.result()
-        proba[i] = combine(proba[i], label, labeller.labels)
+    decisions = list(prepared.decisions)
+    answered = [t.result() for t in tasks if t.result()[1] is not None]
+    if answered:
+        labeller = labeller or labeller_for(settings)
+    for i, label in answered:  # the labeller decides row by row: redo just the rows the model answered
+        decisions[i] = labeller.decide(combine(prepared.proba[i], label, labeller.labels)[None, :])[0]
+    return decisions
 
 
 def labeller_for(settings: Settings) -> Labeller:
     """The labeller the settings name (REPORTSUM_LABELLER), else the one shipped."""
-    return labeller_module.load(settings.labeller)
+    return cached_labeller(settings.labeller)
 
 
 def _sentence_of(unit: UnitRef, sentences: list[Sentence]) -> Sentence:
@@ -283,4 +497,5 @@ def _item(text: str, start: int, end: int, warnings: list[str]) -> Item:
     return Item(summary=summary, evidence=evidence, span=(start, end), figures=figures(evidence))
 
 
-__all__ = ["LabelReply", "assemble", "label_request", "labeller_for", "summarize"]
+__all__ = ["CPU_POOL", "LabelReply", "Prepared", "PrepareOptions", "assemble", "cpu_pool", "label_request",
+           "labeller_for", "prepare", "summarize"]

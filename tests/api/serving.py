@@ -75,23 +75,26 @@ def thread_server(app: FastAPI) -> Iterator[str]:
 
 
 class ServerProcess:
-    """``python -m service serve`` (the ``reportsum serve`` entry point) in a subprocess."""
+    """``python -m service serve`` (the ``reportsum serve`` entry point) in a subprocess, in a
+    session of its own: its CPU pool and ``--workers`` processes are killed with it."""
 
-    def __init__(self, env: dict[str, str], log: Path, port: int | None = None):
+    def __init__(self, env: dict[str, str], log: Path, port: int | None = None, args: tuple[str, ...] = ()):
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = env
         self.log = log
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         out = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
             env=self.env,
             cwd=PROJECT_ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         out.close()
         try:
@@ -103,16 +106,39 @@ class ServerProcess:
         return self
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown hook runs, as in a crash or an OOM kill."""
+        """SIGKILL to every process of the server at once: no shutdown hook runs, as in a
+        crash, an OOM kill or a container being killed."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+    def stop(self, grace: float = 5.0) -> list[int]:
+        """SIGTERM, then SIGKILL to whatever of the server is left after ``grace`` seconds
+        (nothing may outlive the test); returns the pids that were left."""
+        if self.proc is None:
+            return []
+        if self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        deadline = time.monotonic() + grace
+        while (left := self.processes()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        return left
+
+    def processes(self) -> list[int]:
+        """The pids of the server's session still running (Linux /proc), zombies aside."""
+        assert self.proc is not None
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if fields[0] != "Z" and int(fields[3]) == self.proc.pid:  # state, ..., session id
+                    pids.append(int(stat.parent.name))
+        return pids

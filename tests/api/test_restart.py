@@ -4,7 +4,8 @@
 six jobs are submitted and the server is SIGKILLed while some are done, some running and
 some queued. Started again on the same database, it must finish every job exactly once:
 status done, ``completions`` 1, the interrupted ones re-run (attempts 2), the finished
-ones untouched.
+ones untouched. The same holds for ``serve --workers 2`` (two server processes, one job
+worker each, over the one job store).
 """
 
 from __future__ import annotations
@@ -26,12 +27,26 @@ def db_rows(db: Path) -> dict[str, dict[str, Any]]:
     conn.row_factory = sqlite3.Row
     try:
         return {r["id"]: dict(r) for r in conn.execute(
-            "SELECT id, status, attempts, completions, finished_at, digest, text FROM jobs")}
+            "SELECT id, status, attempts, completions, finished_at, digest, text, owner FROM jobs")}
     finally:
         conn.close()
 
 
+# A server process imports the pipeline and starts its CPU pool before it answers: on a
+# busy 2-core machine, with two of them, that can take a while.
+START_S = 90.0
+
+
 def test_sigkill_with_jobs_queued_and_running_then_restart(tmp_path: Path) -> None:
+    kill_and_restart(tmp_path, args=(), job_workers=2)
+
+
+def test_sigkill_of_a_server_with_two_worker_processes_then_restart(tmp_path: Path) -> None:
+    kill_and_restart(tmp_path, args=("--workers", "2"), job_workers=1)
+
+
+def kill_and_restart(tmp_path: Path, args: tuple[str, ...], job_workers: int) -> None:
+    """Two jobs run at the kill (``job_workers`` per server process)."""
     # Eight sentences the cues cannot label: eight model calls, two rounds of 0.6 s a job.
     texts = ["".join(short_text(100 * j + i) for i in range(8)) for j in range(6)]
     assert all(model_calls(t) >= 4 for t in texts), "the jobs must wait on the model to be caught running"
@@ -41,10 +56,10 @@ def test_sigkill_with_jobs_queued_and_running_then_restart(tmp_path: Path) -> No
             REPORTSUM_BACKEND="openai", OPENAI_BASE_URL=slow.base_url, OPENAI_API_KEY="sk-test",
             REPORTSUM_MODEL="fake-model", REPORTSUM_MAX_RETRIES="0", REPORTSUM_QUIET="1",
             REPORTSUM_DB=str(db), REPORTSUM_CACHE=str(cache),
-            REPORTSUM_JOB_WORKERS="2", REPORTSUM_JOB_POLL_SECONDS="0.1",
+            REPORTSUM_JOB_WORKERS=str(job_workers), REPORTSUM_JOB_POLL_SECONDS="0.1",
         )
         log = tmp_path / "server.log"
-        server = ServerProcess(env, log).start()
+        server = ServerProcess(env, log, args=args).start(timeout=START_S)
         try:
             ids = []
             for text in texts:
@@ -55,7 +70,8 @@ def test_sigkill_with_jobs_queued_and_running_then_restart(tmp_path: Path) -> No
             # Kill once a job is done, two run and the rest wait.
             deadline = time.monotonic() + 60
             while True:
-                statuses = [httpx.get(f"{server.base_url}/v1/jobs/{i}", timeout=10).json()["status"] for i in ids]
+                # one snapshot of the table: six HTTP polls in a row may straddle a change
+                statuses = [row["status"] for row in db_rows(db).values()]
                 if statuses.count("done") >= 1 and statuses.count("running") == 2 and "queued" in statuses:
                     break
                 assert time.monotonic() < deadline, f"never saw done+running+queued: {statuses}"
@@ -67,9 +83,12 @@ def test_sigkill_with_jobs_queued_and_running_then_restart(tmp_path: Path) -> No
         before = db_rows(db)
         by_status = {s: [i for i in ids if before[i]["status"] == s] for s in ("queued", "running", "done")}
         assert by_status["running"] and by_status["queued"] and by_status["done"], by_status
+        # an owner is host:pid:nonce; with --workers each process runs one job
+        pids = {before[i]["owner"].split(":")[1] for i in by_status["running"]}
+        assert len(pids) == (2 if "--workers" in args else 1), pids
         calls_at_kill = len(slow.requests)
 
-        server = ServerProcess(env, log).start()
+        server = ServerProcess(env, log, args=args).start(timeout=START_S)
         try:
             deadline = time.monotonic() + 90
             while True:
@@ -81,7 +100,8 @@ def test_sigkill_with_jobs_queued_and_running_then_restart(tmp_path: Path) -> No
             # Give a wrongly re-queued job the chance to run (and complete) a second time.
             time.sleep(1.0)
         finally:
-            server.stop()
+            left = server.stop()
+        assert not left, f"processes of the server outlived it: {left}"
 
     after = db_rows(db)
     assert len(after) == len(ids)
