@@ -3,13 +3,14 @@
 A claim unit is a clause, and a clause often has no subject: ``达到5379亿元、增长18.5％``,
 ``9880万人领取养老金``. Two things make its summary readable on its own:
 
-* ``added_outside``: a model summary may be longer than its evidence when what it adds
+* ``addition_problem``: a model summary may be longer than its evidence when what it adds
   comes from the unit's own context (its sentence, paragraph, neighbouring units, section
-  path), e.g. ``进出口总值达到5379亿元、增长18.5％`` whose subject the sentence names. What it
-  adds from nowhere is reported, and the caller shows the evidence instead.
-* ``with_subject``: without a model, a unit that opens on its predicate or a figure gets the
-  subject of the clause before it (``粮食总产量在上年大幅度增长的基础上,又增产291亿斤`` ->
-  ``粮食总产量又增产291亿斤。``), never a number from outside the evidence.
+  path), e.g. ``进出口总值达到5379亿元、增长18.5％`` whose subject the sentence names; never a
+  number the evidence lacks, never another unit's claim. What it adds from nowhere is named,
+  and the caller shows the evidence instead (and counts it).
+* ``with_subject``: without a model, a unit that opens on a quantity (``又增产291亿斤``,
+  ``主要用于…``) gets what the clause before it counts (``粮食总产量在上年大幅度增长的基础上,
+  又增产291亿斤`` -> ``粮食总产量又增产291亿斤。``); the subject never holds a digit.
 """
 
 from __future__ import annotations
