@@ -386,12 +386,8 @@ class _Batch:
         self.backend = make_backend(self.settings)
         self.cache: DigestCache | None = open_cache(self.settings)
         self.limiter = asyncio.Semaphore(max(1, int(self.settings.concurrency)))
+        # workers start with the first article to prepare: a rerun that skips them all starts none
         self.pool = start_pool(labeller=self.settings.labeller)
-        try:
-            await asyncio.to_thread(self.pool.warm)
-        except BaseException:  # run() closes only what open() finished opening
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            raise
 
     async def close(self) -> None:
         # cancel_futures: after Ctrl-C or SIGTERM no queued article is prepared for nothing

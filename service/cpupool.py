@@ -11,8 +11,9 @@ on the event loop they stall every other article's model calls and every other r
 - Each worker loads the labeller once (``initializer``), ignores Ctrl-C (the parent handles
   it and shuts the pool down) and exits by itself if the process that made the pool dies
   without shutting it down (SIGKILL), so no worker outlives its server or batch.
-- Workers are started up front (``warm``, from a thread): starting the first one waits for
-  the fork server's imports, seconds that must not be spent inside a request on the loop.
+- Starting a worker waits for the fork server's imports (seconds, the first time): the
+  server starts them up front (``warm``, from a thread), and ``pipeline`` submits work from a
+  thread, so neither blocks the event loop.
 - A worker that dies (the OOM killer) breaks a ``ProcessPoolExecutor`` for good; ``CpuPool``
   fails the documents it held and starts a fresh pool for the next ones.
 """

@@ -204,7 +204,9 @@ async def _prepared(text: str, options: PrepareOptions, source: str | None, labe
                     executor: Executor | None) -> Prepared:
     if executor is None or labeller is not None:  # a labeller object is not shipped to workers
         return prepare(text, options, source, labeller)
-    return await asyncio.get_running_loop().run_in_executor(executor, prepare, text, options, source)
+    # submit() may start a worker, which waits for the fork server's imports: not on the loop
+    future = await asyncio.to_thread(executor.submit, prepare, text, options, source)
+    return await asyncio.wrap_future(future)
 
 
 async def _off_loop(executor: Executor | None, fn: Callable[..., Any], *args: Any) -> Any:
