@@ -15,13 +15,20 @@ Documents: ``fixtures/articles`` (seeds), ``fixtures/corpus/articles``, and silv
 ``fixtures/silver/articles`` if that exists, else ``../shared/eval/silver/articles``; a
 missing folder is skipped with a note.
 
-Checked by reading the whole output (2026-12-02, issue 25): every national report's parts
-("一、…回顾" / "二、…部署" / "三、…任务") sit at one level and a new part closes the
-sub-parts of the one before (s13, s32 and s33 no longer nest the tasks under the review's
-"（三）"); lead sentences ending in a colon ("……主要工作：", "会议强调，……：") are never
-headings; "（一）" lists sit under their "一、" part, "1." under "（一）", "（1）" under "1.";
-第X章 / 第X条 and 【】 titles rank as parts; meeting news with 一是…二是… inline keeps its
-paragraphs as text, not headings.
+Checked by reading the whole output for all 60 documents (2026-12-02, issue 25): every
+national report's parts ("一、…回顾" / "二、…部署" / "三、…任务") sit at one level and a new part
+closes the sub-parts of the one before (s13, s32 and s33 no longer nest the tasks under the
+review's "（三）"; excerpts that open mid-part, s02 and s04, close their "（六）"/"（九）" at "二、");
+lead sentences ending in a colon ("……主要工作：", "重点抓好以下工作：", "每个省份的培训可分为三轮进行：")
+are text, shown as ``»`` above the list they announce; "（一）" lists sit under their "一、", "1."
+under "（一）", "（1）" under "1." (s27, s29, s31, c35, c41, c65); a list of names between
+"（一）" and "（二）" stays inside the numbering (s31); speakers of a press conference title their
+answers (c52); meeting news with 一是…二是… inline keeps those paragraphs as text (seeds).
+第X章 / 第X条 and 【】 titles occur in none of these documents: their ranks are unit-tested only.
+Left as they are: boxes "专栏1 …" after the last numbered part start sections of their own (c36);
+bare numbers from a table read as headings (s20); an addressee ("各位代表：", "各区卫生健康委：")
+or a byline ("省长 刘小涛") above the first part is the root of the path (s33, c12, s28); "2中医药…"
+without its dot is a plain title (c35).
 """
 
 from __future__ import annotations
