@@ -24,6 +24,8 @@ are text, shown as ``»`` above the list they announce; "（一）" lists sit un
 under "（一）", "（1）" under "1." (s27, s29, s31, c35, c41, c65); a list of names between
 "（一）" and "（二）" stays inside the numbering (s31); speakers of a press conference title their
 answers (c52); meeting news with 一是…二是… inline keeps those paragraphs as text (seeds).
+A whole line in <strong>/<b>/<h1>…<h6> on a web page is a heading even with a comma (s30's
+"定点——…，…" subtitles); in plain text such a line is a sentence cut off (c04, seeds 002, 004).
 第X章 / 第X条 and 【】 titles occur in none of these documents: their ranks are unit-tested only.
 Left as they are: boxes "专栏1 …" after the last numbered part start sections of their own (c36);
 bare numbers from a table read as headings (s20); an addressee ("各位代表：", "各区卫生健康委：")

@@ -94,10 +94,15 @@ LIST_INTRO = re.compile(r"(以下|如下|几个方面|几点|重点工作|主要
 ENUM_HEADING = re.compile(r"^\s*([一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|\d{1,2}[.、．](?!\d))")
 
 
-def is_heading(block: Block) -> bool:
+def is_heading(block: Block, raw: str | None = None) -> bool:
+    """Is this block a title? ``raw``, the page it comes from, tells a line set in <h1>…<h6> or
+    bold on a web page ("<strong>定点——确定北京中医药健康养老机构试点，探索…</strong>")."""
     t = block.text
     if is_lead(t):  # "一年来，我们做了以下主要工作：" announces what follows: a sentence, never a title
         return False
+    if raw is not None and len(t) <= 60 and t.rstrip(CLOSERS)[-1:] not in TERMINAL + "，,、" and \
+            not _ends_sentence_inside(t) and _emphasized(raw, block):
+        return True
     if HEADING_RE.match(t) and len(t) <= 60 and t.count("。") <= 1 and not t.endswith("。"):
         # "一、在北京通养老助残卡中开通中医药养老服务支付功能，" breaks off a sentence
         return t.rstrip()[-1:] not in "，,、"
@@ -105,6 +110,17 @@ def is_heading(block: Block) -> bool:
     # off the next: a paragraph cut by a line break, not a title
     return len(t) <= 40 and t.rstrip(CLOSERS)[-1:] not in TERMINAL + "，,、" and not _ends_sentence_inside(t) \
         and (_titled_clauses(t) or t.endswith(("：", ":")))  # a speaker's titles may hold a comma
+
+
+# A whole line set in a heading or bold element: the tag opens right before it and closes right
+# after it (inline <span>/<font>/<a> around the text aside).
+_OPEN_EMPHASIS = re.compile(r"<(h[1-6]|strong|b)(\s[^>]*)?>\s*(?:<(?:span|font|a)\b[^>]*>\s*)*$", re.I)
+_CLOSE_EMPHASIS = re.compile(r"^\s*(?:</(?:span|font|a)\s*>\s*)*</(h[1-6]|strong|b)\s*>", re.I)
+
+
+def _emphasized(raw: str, block: Block) -> bool:
+    return bool(_OPEN_EMPHASIS.search(raw[max(0, block.start - 300) : block.start])
+                and _CLOSE_EMPHASIS.match(raw[block.end : block.end + 300]))
 
 
 # A line ending in a colon that announces a list or reports speech: "一年来，我们做了以下主要工作：",
@@ -154,7 +170,7 @@ def paragraphs(raw: str, blocks: list[Block]) -> list[tuple[Block, bool]]:
             prev = out[-1][0]
             out[-1] = (Block(prev.start, b.end, raw[prev.start : b.end], prev.gap_before), False)
         else:
-            out.append((b, is_heading(b)))
+            out.append((b, is_heading(b, raw)))
     return out
 
 

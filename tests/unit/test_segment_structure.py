@@ -192,3 +192,34 @@ def test_paths_parallel_the_headings():
     st = _structure(NATIONAL_2009)
     assert len(st.paths) == len(st.headings)
     assert all(p[-1] == h.text for h, p in zip(st.headings, st.paths))
+
+
+_PAGE = ("<html><body><div class=\"article\">"
+         "<p>11月5日，北京市中医管理局召开中医药健康养老工作推进会，部署全市中医药健康养老服务试点工作。</p>"
+         "<p><strong>{title}</strong></p>"
+         "<p>今年东城区、西城区作为试点地区将逐步启动实施中医健康养老社区示范工程。</p>"
+         "</div></body></html>")
+
+
+@pytest.mark.parametrize("title", [
+    "定点——确定北京中医药健康养老机构试点，探索构建中医药健康养老时间圈",
+    "<span style=\"font-size:16px\">定单——公布服务团队名单，探索建立分级分类人才体系</span>",
+])
+def test_a_bold_line_on_a_web_page_is_a_heading_even_with_a_comma(title):
+    raw = _PAGE.format(title=title)
+    st = _structure(raw)
+    assert len(st.headings) == 1 and st.headings[0].text.startswith(("定点", "定单"))
+    assert _context_of(st, "今年东城区")[-1] == st.headings[0].text
+
+
+def test_a_bold_lead_in_that_opens_a_paragraph_is_not_a_heading():
+    # "<strong>一是…</strong>" followed by the rest of its paragraph: one block of text
+    raw = _PAGE.format(title="一是完善服务网络，</strong>在全市设立中医药健康养老服务专区120个。<strong>")
+    assert [h.text for h in _structure(raw).headings] == []
+
+
+def test_the_same_line_in_plain_text_is_a_sentence_cut_off():
+    text = ("11月5日，北京市中医管理局召开中医药健康养老工作推进会，部署全市中医药健康养老服务试点工作。\n\n"
+            "定点——确定北京中医药健康养老机构试点，探索构建中医药健康养老时间圈\n\n"
+            "今年东城区、西城区作为试点地区将逐步启动实施中医健康养老社区示范工程。\n")
+    assert _structure(text).headings == []
