@@ -9,7 +9,8 @@ Each heading prints indented by its level (its depth in the section path that
 and, after a slash, the number in its whole subtree. A lead sentence that introduces a list
 ("一年来，我们做了以下主要工作：") is not a heading but stays in the path of the list it
 announces: it prints as ``» lead``. Title-block lines print as ``T``. The summary line per
-document gives headings, the deepest level, and units (sentence units + heading tasks).
+document gives headings, the deepest level, and units (sentence units + heading tasks); the last
+line counts the units that follow a top-level part ("二、…") but whose path does not hold it.
 
 Documents: ``fixtures/articles`` (seeds), ``fixtures/corpus/articles``, and silver from
 ``fixtures/silver/articles`` if that exists, else ``../shared/eval/silver/articles``; a
@@ -36,6 +37,7 @@ without its dot is a plain title (c35).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -90,6 +92,24 @@ def tree(st: Structure) -> list[tuple[int, str, str, int, int]]:
     return [(lvl, m, text, d, tot) for (lvl, m, text, d, _), tot in zip(rows, totals)]
 
 
+TOP_PART = re.compile(r"^\s*[一二三四五六七八九十]+、")
+
+
+def outside_part(st: Structure) -> tuple[int, int]:
+    """Units after a top-level part heading ("二、2009年工作总体部署") whose section path does not
+    hold that part (a review's "（三）" still open over the tasks), and all units after one."""
+    parts = [h for h in st.headings if TOP_PART.match(h.text)]
+    bad = total = 0
+    for s in [*st.sentences, *st.tasks]:
+        above = [p for p in parts if p.start <= s.start]
+        if not above:
+            continue
+        total += len(s.units)
+        if above[-1].text not in s.context and s.heading != above[-1].text:
+            bad += len(s.units)
+    return bad, total
+
+
 def _owner(bounds: list[int], pos: int) -> int:
     i = -1
     while i + 1 < len(bounds) - 1 and bounds[i + 1] <= pos:
@@ -102,6 +122,7 @@ def main() -> None:
     ap.add_argument("--summary", action="store_true")
     ap.add_argument("--only", nargs="*", default=[])
     args = ap.parse_args()
+    outside = [0, 0]
     for path in documents(args.only):
         raw = path.read_text(encoding="utf-8-sig")
         st = segment(raw, clean(raw).blocks)
@@ -115,7 +136,12 @@ def main() -> None:
             for lvl, marker, text, d, tot in rows:
                 print(f"  {'    ' * lvl}{marker} {_short(text)}  [{d}/{tot}]")
         depth = max((len(p) for p in st.paths), default=0)
-        print(f"SUMMARY {path.name}: headings {len(st.headings)} depth {depth} units {units}")
+        bad, total = outside_part(st)
+        outside[0] += bad
+        outside[1] += total
+        print(f"SUMMARY {path.name}: headings {len(st.headings)} depth {depth} units {units}"
+              + (f" outside their part {bad}" if bad else ""))
+    print(f"units outside the top-level part (一、…) they follow: {outside[0]} of {outside[1]}")
 
 
 def _short(text: str, n: int = 60) -> str:
