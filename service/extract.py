@@ -12,6 +12,9 @@ error raised here carries ``.usage`` so the caller can count the calls honestly.
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import json
 from typing import Any, TypeVar
 
@@ -47,6 +50,13 @@ class Usage(BaseModel):
 
 
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    # pydantic rebuilds a JSON schema on every call (milliseconds, on the event loop, once per
+    # model call): built once per reply model, handed out as a copy callers may change
+    return copy.deepcopy(_schema(model))
+
+
+@functools.cache
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 
 
