@@ -1,6 +1,7 @@
 """Pipeline overhead: everything but waiting for the model.
 
     python bench/pipeline_overhead.py
+    python bench/pipeline_overhead.py --profile    # and the top functions under cProfile
 
 Runs the real pipeline with ``InstantBackend``, a test double that answers every label
 request at once (so the time measured is cleaning, segmentation, chunking, cue labelling,
@@ -70,10 +71,33 @@ def measure(label: str, text: str, repeats: int = 3) -> None:
           f"overhead {best * 1000:8.1f} ms (best of {repeats})")
 
 
+def profile(text: str, top: int = 25) -> None:
+    """One run of the pipeline on ``text`` under cProfile: the functions with most own time."""
+    import cProfile
+    import pstats
+
+    settings = Settings(no_cache=True, max_chars=10_000_000)
+    prof = cProfile.Profile()
+    prof.enable()
+    asyncio.run(summarize(text, InstantBackend(), settings))
+    prof.disable()
+    stats = pstats.Stats(prof)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+
+
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--profile", action="store_true", help="print the top functions (cProfile) on 200,000 chars")
+    args = ap.parse_args()
     longest = max((ROOT / "fixtures/articles").glob("*.txt"), key=lambda p: len(p.read_text(encoding="utf-8")))
     measure(f"longest seed {longest.name[:3]}", longest.read_text(encoding="utf-8"))
-    measure("synthetic 200,000 chars", big_article(200_000))
+    big = big_article(200_000)
+    measure("synthetic 200,000 chars", big)
+    if args.profile:
+        profile(big)
 
 
 if __name__ == "__main__":

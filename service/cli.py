@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-labeller", help="retrain the labeller from the development set (deterministic)")
     p.add_argument("-o", "--out", type=Path, help="parameter file to write (default: the packaged one)")
-    p.add_argument("--no-cv", action="store_true", help="skip the leave-one-document-out scores stored in the file")
+    p.add_argument("--no-cv", action="store_true", help="skip the nested grouped validation (minutes of fits) whose scores the file keeps")
 
     p = sub.add_parser("track", help="an earlier report's figured commitments and what the later report says of them")
     p.add_argument("earlier", help="the earlier report (.txt, .md, .html)")
@@ -223,12 +223,17 @@ def cmd_train_labeller(args: argparse.Namespace, settings: Settings) -> int:
 
     out = args.out or Path(__file__).resolve().parent / "data" / "labeller.json"
     model = train.train_and_write(out, with_cv=not args.no_cv)
-    cv = model.meta.get("cv_leave_one_document_out", {})
-    print(f"wrote {out} ({len(model.stage1.feature_names)} features, {len(model.meta['documents'])} documents)")
+    cv = model.meta.get("cv_leave_one_group_out", {})
+    print(f"wrote {out} ({model.vectorizer.n_features} features, {len(model.meta['documents'])} documents, "
+          f"chosen {model.meta['config']})")
+    for name, row in model.meta["selection"].items():
+        print(f"  leave-one-gold-group-out, {name:9s} {row['recall']} / {row['precision']}  {row['config']}")
     if cv:
-        print(f"leave-one-document-out micro recall {cv['micro']['recall']} precision {cv['micro']['precision']}")
-        for genre, rp in cv["genres"].items():
-            print(f"  {genre:32s} recall {rp['recall']} precision {rp['precision']}")
+        print("leave-one-source-group-out over the gold (silver trained on only), micro recall / precision:")
+        for who in ("labeller", "baseline"):
+            m = cv[who]["micro"]
+            print(f"  {who:9s} {m['recall']} / {m['precision']}  " + "  ".join(
+                f"{g}: {v['recall']}/{v['precision']}" for g, v in cv[who]["groups"].items()))
     return 0
 
 

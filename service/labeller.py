@@ -1,121 +1,188 @@
-"""The learned labeller: weights shipped as data, applied with numpy alone (pure, no I/O
-beyond reading the packaged parameter file once).
+"""The learned labeller: parameters shipped as data, applied with numpy and scipy alone
+(pure, no I/O beyond reading the packaged parameter file once).
 
-A multinomial logistic regression over the named features of ``service.features``:
-``predict_proba`` gives P(achievement, problem, plan, other) per unit, ``decide`` turns
-those into categories. The parameters are arrays in JSON (label order, feature names,
-coefficients, the corpus hash and the cross-validated scores they were selected by), not a
-pickle: loading runs no code, and a diff shows what retraining changed.
+A multinomial logistic regression over TF-IDF character n-grams of the unit, its sentence
+and its section path, plus a few named dense features (``service.features``).
+``predict_proba`` maps a document's features to one sparse matrix and multiplies it once by
+the weights; ``decide`` turns P(achievement, problem, plan, other) into categories. The
+parameters are data in JSON (label order, the vocabulary with its idf, the weights as
+float32 arrays, the corpus hash and the validated scores), not a pickle: loading runs no
+code; the vocabulary is text and each label's strongest features are listed by name.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix
+from scipy import sparse
+
+from service.features import DENSE_NAMES, DocFeatures, gram_keys, gram_text
 
 LABELS = ("achievements", "problems", "plans", "other")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_PATH = "data/labeller.json"
+# n-gram families and their weight in the feature vector (the sentence counts half: it is
+# context, the unit is the claim)
+FAMILY_WEIGHTS = {"u": 1.0, "s": 0.5, "h": 1.0}
+
+
+_HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: a multiply and a shift
 
 
 @dataclass
-class Linear:
-    """One multinomial logistic regression: named features -> P(label)."""
+class Vocabulary:
+    """One n-gram family's columns: sorted keys and their idf (sklearn's smooth idf).
 
-    feature_names: list[str]
-    coef: np.ndarray  # (labels, features)
-    intercept: np.ndarray  # (labels,)
+    Keys are looked up in an open-addressing hash table built once per labeller (a gather or
+    two per occurrence, vectorised): a binary search over the vocabulary cost 100 ms for the
+    half million n-grams of a 200,000-character report."""
+
+    keys: np.ndarray  # int64, sorted
+    idf: np.ndarray
+    weight: float
 
     def __post_init__(self) -> None:
-        self._index = {n: i for i, n in enumerate(self.feature_names)}
+        bits = max(int(2 * len(self.keys)).bit_length(), 4)
+        self._shift = np.uint64(64 - bits)
+        self._slots = np.full(1 << bits, -1, dtype=np.int64)  # column index, -1: empty
+        pending = np.arange(len(self.keys))
+        home = self._home(self.keys)
+        self._probes = 0
+        while len(pending):  # linear probing, one round per probe distance
+            slot = (home[pending] + self._probes) & (len(self._slots) - 1)
+            free = self._slots[slot] == -1
+            slot, cand = slot[free], pending[free]
+            first = np.unique(slot, return_index=True)[1]  # one key per free slot this round
+            self._slots[slot[first]] = cand[first]
+            placed = np.zeros(len(self.keys), bool)
+            placed[cand[first]] = True
+            pending = pending[~placed[pending]]
+            self._probes += 1
 
-    def matrix(self, rows: Sequence[dict[str, float]]) -> csr_matrix:
-        """Sparse feature matrix (a long report has thousands of units and the model tens of
-        thousands of features); features the model never saw are ignored."""
-        data, cols, ptr = [], [], [0]
-        for row in rows:
-            for name, value in row.items():
-                j = self._index.get(name)
-                if j is not None:
-                    cols.append(j)
-                    data.append(value)
-            ptr.append(len(cols))
-        return csr_matrix((np.array(data, dtype=np.float64), np.array(cols, dtype=np.int64), np.array(ptr)),
-                          shape=(len(rows), len(self.feature_names)))
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.astype(np.uint64) * _HASH) >> self._shift).astype(np.int64)
 
-    def predict_proba(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
-        z = np.asarray(self.matrix(rows) @ self.coef.T) + self.intercept
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+    def columns(self, keys: np.ndarray) -> np.ndarray:
+        """Column of each key, -1 for keys outside the vocabulary."""
+        out = np.full(len(keys), -1, dtype=np.int64)
+        todo = np.arange(len(keys))
+        home = self._home(keys)
+        for probe in range(self._probes):
+            col = self._slots[(home[todo] + probe) & (len(self._slots) - 1)]
+            hit = col >= 0
+            found = hit.copy()
+            found[hit] = self.keys[col[hit]] == keys[todo[hit]]
+            out[todo[found]] = col[found]
+            todo = todo[hit & ~found]  # an empty slot ends the search
+            if not len(todo):
+                break
+        return out
 
-    def to_json(self) -> dict[str, Any]:
-        return {"intercept": [round(float(v), 5) for v in self.intercept],
-                # one row per feature keeps the file diffable and names every weight
-                "weights": {n: [round(float(v), 5) for v in self.coef[:, j]] for j, n in enumerate(self.feature_names)}}
+    def matrix(self, g: Any, expand: bool = True) -> sparse.csr_matrix:
+        """TF-IDF rows, l2-normalised and weighted, one per unit (numpy, no Python loop);
+        ``expand=False``: one per sentence or section, as ``g.of_unit`` indexes them."""
+        n = len(self.keys)
+        col = self.columns(g.keys)
+        ok = col >= 0
+        # distinct (row, column) pairs in row-major order, with their counts: canonical CSR
+        pair, tf = np.unique(g.rows[ok] * max(n, 1) + col[ok], return_counts=True)
+        rows, cols = pair // max(n, 1), pair % max(n, 1)
+        data = tf * self.idf[cols]
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=g.n_rows))
+        data *= self.weight / np.where(norms > 0, norms, 1.0)[rows]
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=g.n_rows))))
+        m = sparse.csr_matrix((data, cols, indptr), shape=(g.n_rows, n))
+        return m[g.of_unit] if g.of_unit is not None and expand else m
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any], n_labels: int) -> Linear:
-        names = list(data["weights"])
-        coef = np.array([data["weights"][n] for n in names], dtype=np.float64).reshape(len(names), n_labels).T
-        return cls(names, coef, np.array(data["intercept"], dtype=np.float64))
+
+@dataclass
+class Vectorizer:
+    """Features of ``service.features`` -> columns: the n-gram vocabularies, then the dense
+    features this labeller uses."""
+
+    vocab: dict[str, Vocabulary]
+    dense: tuple[str, ...]  # names from features.DENSE_NAMES, in column order
+
+    def __post_init__(self) -> None:
+        self._dense_idx = np.array([DENSE_NAMES.index(n) for n in self.dense], dtype=np.int64)
+
+    @property
+    def n_features(self) -> int:
+        return sum(len(v.keys) for v in self.vocab.values()) + len(self.dense)
+
+    def transform(self, f: DocFeatures) -> sparse.csr_matrix:
+        blocks = [v.matrix(f.grams[name]) for name, v in self.vocab.items()]
+        blocks.append(sparse.csr_matrix(f.dense[:, self._dense_idx]))
+        return sparse.hstack(blocks, format="csr")
+
+    def scores(self, f: DocFeatures, coef: np.ndarray) -> np.ndarray:
+        """``transform(f) @ coef.T`` without building it: a sentence's (or section's) n-grams
+        are multiplied once and the product shared by its units, not copied to every unit."""
+        z = f.dense[:, self._dense_idx] @ coef[:, self.n_features - len(self.dense):].T
+        at = 0
+        for name, v in self.vocab.items():
+            g = f.grams[name]
+            part = np.asarray(v.matrix(g, expand=False) @ coef[:, at: at + len(v.keys)].T)
+            z += part[g.of_unit] if g.of_unit is not None else part
+            at += len(v.keys)
+        return z
+
+    def feature_names(self) -> list[str]:
+        return [f"{name}:{gram_text(int(k))}" for name, v in self.vocab.items() for k in v.keys] + list(self.dense)
 
 
 @dataclass
 class Labeller:
-    """A multinomial logistic regression over each unit's named features.
-
-    A second stage that re-read each unit among its neighbours' first-stage probabilities
-    (stacking) was measured and dropped: leave-one-document-out it moved micro R/P by
-    +0.004/-0.006 and cost the news and feature pages 0.16/0.24 (bench/labeller_cv.py).
-    """
+    """A multinomial logistic regression; thresholds decide what is emitted."""
 
     labels: tuple[str, ...]
-    stage1: Linear
+    vectorizer: Vectorizer
+    coef: np.ndarray  # (labels, features)
+    intercept: np.ndarray  # (labels,)
     second_threshold: float = 1.0  # emit a second category at or above this probability
     min_prob: float = 0.0  # emit nothing when the likeliest category is less likely than this
-    families: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
     version: str = ""
-    # features that make a unit "other" whatever its weights say (a question, a speaker's name)
-    vetoes: tuple[str, ...] = ()
     # the category pairs a unit may carry together; () allows any pair
     second_pairs: tuple[frozenset[str], ...] = ()
 
-    def predict_proba(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
-        """P(label) per unit (rows from ``features.features``), columns in ``labels`` order."""
-        if not rows:
+    def predict_proba(self, f: DocFeatures) -> np.ndarray:
+        """P(label) per unit, columns in ``labels`` order: one sparse product per family."""
+        if not f.n_units:
             return np.zeros((0, len(self.labels)))
-        p = self.stage1.predict_proba(rows)
-        vetoed = [i for i, row in enumerate(rows) if any(row.get(v) for v in self.vetoes)]
-        if vetoed:
-            p[vetoed] = np.eye(len(self.labels))[self.labels.index("other")]
-        return p
+        z = self.vectorizer.scores(f, self.coef) + self.intercept
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
 
     def decide(self, proba: np.ndarray) -> list[tuple[str, ...]]:
         """Categories per unit: the most probable one (none when it is "other" or less likely
         than ``min_prob``), plus a second category as likely as ``second_threshold`` when the
         pair is one of ``second_pairs`` (the gold counts a measure and the shortcoming it fixes
         as two claims)."""
+        if not len(proba):
+            return []
+        order = np.argsort(-proba, axis=1, kind="stable")
+        rows = np.arange(len(proba))
+        p_top, p_second = proba[rows, order[:, 0]], proba[rows, order[:, 1]]
+        allowed = {(a, b): self._pair_allowed(self.labels[a], self.labels[b])
+                   for a in range(len(self.labels)) for b in range(len(self.labels))}
         out = []
-        for p in proba:
-            order = np.argsort(-p)
-            if p[order[0]] < self.min_prob:
+        for top, second, pt, ps in zip(order[:, 0].tolist(), order[:, 1].tolist(), p_top.tolist(), p_second.tolist()):
+            if pt < self.min_prob:
                 out.append(())
                 continue
-            cats = [self.labels[order[0]]]
-            second = self.labels[order[1]]
-            if p[order[1]] >= self.second_threshold and self._pair_allowed(cats[0], second):
-                cats.append(second)
+            cats = [self.labels[top]]
+            if ps >= self.second_threshold and allowed[(top, second)]:
+                cats.append(self.labels[second])
             out.append(tuple(c for c in cats if c != "other"))
         return out
 
@@ -124,29 +191,55 @@ class Labeller:
 
     # ------------------------------------------------------------------ data file
     def to_json(self) -> dict[str, Any]:
+        names = self.vectorizer.feature_names()
+        top = {}
+        for i, label in enumerate(self.labels):  # the strongest evidence for each label, for a reader
+            order = np.argsort(-self.coef[i], kind="stable")[:TOP_WEIGHTS]
+            top[label] = [[names[j], round(float(self.coef[i, j]), 3)] for j in order]
         return {
             "format": FORMAT_VERSION,
             "labels": list(self.labels),
-            "families": list(self.families),
             "second_threshold": self.second_threshold,
             "min_prob": self.min_prob,
             "second_pairs": [sorted(pair) for pair in self.second_pairs],
-            "vetoes": list(self.vetoes),
             "meta": self.meta,
-            "stage1": self.stage1.to_json(),
+            # the vocabulary as text, one n-gram a line (whitespace never occurs in an n-gram)
+            "families": {name: {"weight": v.weight, "ngrams": "\n".join(gram_text(int(k)) for k in v.keys),
+                                "idf": _b64(v.idf)} for name, v in self.vectorizer.vocab.items()},
+            "dense": list(self.vectorizer.dense),
+            "intercept": [round(float(v), 6) for v in self.intercept],
+            # labels x features (families in order, then dense), float32 little-endian, base64:
+            # a hundred thousand weights load in milliseconds, where JSON numbers took seconds
+            "coef": _b64(self.coef),
+            "top_weights": top,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any], version: str = "") -> Labeller:
         if data.get("format") != FORMAT_VERSION:
             raise ValueError(f"labeller file format {data.get('format')!r}, this reportsum reads {FORMAT_VERSION}")
+        vocab = {}
+        for fam, spec in data["families"].items():
+            vocab[fam] = Vocabulary(gram_keys(spec["ngrams"]), _unb64(spec["idf"]), float(spec["weight"]))
+        vec = Vectorizer(vocab, tuple(data["dense"]))
         n = len(data["labels"])
-        return cls(labels=tuple(data["labels"]), stage1=Linear.from_json(data["stage1"], n),
+        coef = _unb64(data["coef"]).reshape(n, vec.n_features)
+        return cls(labels=tuple(data["labels"]), vectorizer=vec, coef=coef,
+                   intercept=np.array(data["intercept"], dtype=np.float64),
                    second_threshold=float(data.get("second_threshold", 1.0)),
-                   min_prob=float(data.get("min_prob", 0.0)),
-                   families=tuple(data.get("families", ())), meta=data.get("meta", {}), version=version,
-                   vetoes=tuple(data.get("vetoes", ())),
+                   min_prob=float(data.get("min_prob", 0.0)), meta=data.get("meta", {}), version=version,
                    second_pairs=tuple(frozenset(p) for p in data.get("second_pairs", ())))
+
+
+TOP_WEIGHTS = 25
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode("ascii")
+
+
+def _unb64(s: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(s), dtype="<f4").astype(np.float64)
 
 
 def dumps(labeller: Labeller) -> str:
