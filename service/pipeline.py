@@ -46,7 +46,7 @@ from service.config import Settings
 from service.errors import InputError, InvalidOutput, TruncatedOutput
 from service.extract import Usage, ask, schema_of
 from service.features import UnitRef, features, units_of
-from service.ground import figures, summarize_evidence, summary_is_faithful
+from service.ground import cuts_number, figures, summarize_evidence, summary_is_faithful, visible_text
 from service.labeller import Labeller
 from service.merge import dedupe, doc_info
 from service.models import CATEGORIES, Digest, DocInfo, Excluded, Item, Meta
@@ -420,7 +420,8 @@ def assemble_read(text: str, units, decisions, reading: context.Reading,
         cats, summary = (v.categories, v.summary) if v is not None else (fallback, None)
         for cat in cats:
             item = _item(text, unit.start, unit.end, warnings)
-            items[cat].append(item.model_copy(update={"summary": summary}) if summary else item)
+            if item is not None:
+                items[cat].append(item.model_copy(update={"summary": summary}) if summary else item)
     for message in reading.failed_windows:
         warnings.append(f"chunk failed for good, its units labelled by the learned labeller: {message}")
     if reading.failed_units:
@@ -484,19 +485,26 @@ def assemble(text: str, units, decisions, warnings: list[str]) -> tuple[dict[str
     items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
     for unit, cats in zip(units, decisions):
         for cat in cats:
-            # a clause without its subject gets it
-            items[cat].append(subject_carried(_item(text, unit.start, unit.end, warnings), unit))
+            if (item := _item(text, unit.start, unit.end, warnings)) is not None:
+                items[cat].append(subject_carried(item, unit))  # a clause without its subject gets it
     return dedupe(items)
 
 
-def _item(text: str, start: int, end: int, warnings: list[str]) -> Item:
+def _item(text: str, start: int, end: int, warnings: list[str]) -> Item | None:
+    """The item for one unit, or None when its span cuts a number (said in ``warnings``)."""
+    if why := cuts_number(text, start, end):
+        # a figure is the whole number as printed around the span: a unit that begins after
+        # "85." would report "2%"; no such item is ever handed out, whatever cut it
+        warnings.append(f"item at {start}-{end} refused: it {why}")
+        return None
     # spans index the raw input: the contract promises evidence == text[span]
     evidence = text[start:end]
-    summary = summarize_evidence(evidence)
-    if not summary_is_faithful(summary, evidence):  # cannot happen by construction; guard anyway
+    shown = visible_text(evidence)  # inline markup inside the sentence is not read
+    summary = summarize_evidence(shown)
+    if not summary_is_faithful(summary, shown):  # cannot happen by construction; guard anyway
         warnings.append(f"summary at {start}-{end} replaced by its evidence: a number did not match")
-        summary = evidence
-    return Item(summary=summary, evidence=evidence, span=(start, end), figures=figures(evidence))
+        summary = shown
+    return Item(summary=summary, evidence=evidence, span=(start, end), figures=figures(shown))
 
 
 __all__ = ["CPU_POOL", "LabelReply", "Prepared", "PrepareOptions", "assemble", "cpu_pool", "label_request",
