@@ -751,7 +751,7 @@ def load_track_gold(path: str | Path) -> TrackGold:
 
 
 @dataclass
-class TrackScore:
+class TrackScore(_Rates):
     name: str
     gold: int = 0
     items: int = 0
@@ -766,14 +766,6 @@ class TrackScore:
     seconds: float = 0.0
     failed: bool = False
     error: str | None = None
-
-    @property
-    def recall(self) -> float | None:
-        return ratio(self.matched, self.gold)
-
-    @property
-    def precision(self) -> float | None:
-        return ratio(self.matched, self.items)
 
     @property
     def status_accuracy(self) -> float | None:
