@@ -38,6 +38,10 @@ MIN_EVIDENCE_KEPT = 0.5
 OTHER_UNIT_SHARE = 0.8
 NEIGHBOURS = 2  # units on each side that count as the unit's context
 ABBREVIATION_GAP = 5  # 新农保 for 新型农村社会养老保险: characters between the kept ones
+# A reader may drop what sits between two characters of a context word ("市中医局" for "我局"
+# under "北京市中医药…", "新扶贫标准" for "新的国家扶贫标准"): one character left uncovered
+# that the unit or its context holds is such a seam. Never a negation: that reverses a claim.
+NEGATIONS = frozenset("不未没无非否勿莫别")
 
 
 @dataclass(frozen=True)
@@ -106,12 +110,18 @@ def words_from_nowhere(summary: str, evidence: str, context: UnitContext) -> lis
     and contractions of context words excepted); [] when every addition has a source."""
     texts = context.texts()
     known = _bigrams(evidence).union(*(_bigrams(t) for t in texts))
+    seen = set(_chars(evidence)).union(*(_chars(t) for t in texts))
     out = []
     for run in _runs_outside(summary, known):
         rest = "".join(ch for ch in LIGHT_WORDS.sub("", run) if ch not in FUNCTION_CHARS)
-        if rest and not _abbreviates(run, texts):
+        if rest and not _abbreviates(run, texts) and not _seam(rest, seen):
             out.append(run)
     return out
+
+
+def _seam(rest: str, seen: set[str]) -> bool:
+    """A single character of the unit or its context whose bigrams were cut (see NEGATIONS)."""
+    return len(rest) == 1 and rest in seen and rest not in NEGATIONS
 
 
 def stray_numbers(summary: str, evidence: str) -> list[str]:

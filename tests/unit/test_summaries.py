@@ -4,12 +4,13 @@ claim; without a model, a clause that opens on its predicate carries its sentenc
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 from service.clean import clean
 from service.context import Replaced, summary_for
-from service.features import units_of
+from service.features import UnitRef, units_of
 from service.models import Item
 from service.segment import segment
 from service.summaries import (UnitContext, addition_problem, carry_subject, subject_carried, unit_context,
@@ -20,12 +21,13 @@ from tests.doubles.fake_openai import FakeOpenAIServer
 from tests.http.test_context_strategy import contract_holds, run
 
 LONGER = ROOT / "fixtures" / "silver" / "longer_summaries.jsonl"
+ARTICLES = ROOT / "fixtures" / "silver" / "articles"
 # Of the 301 summaries a capable reader wrote longer than their evidence (silver run), the share
-# kept as written: 259 (86%). Of the 42 replaced, 8 add a number the evidence lacks (the
-# contract: "2008年…", "9.2万户" over "2万户"), 33 add words found nowhere in the unit's sentence,
-# paragraph, neighbours or section path ("报送材料", "予以处理", "市中医局" for "我局"), 1 adds
-# another unit's claim. Words from anywhere in the whole document would keep at most 88%.
-KEPT_AT_LEAST = 0.85
+# kept as written, each unit read in its whole document as the pipeline reads it: 274 (91%).
+# Of the 27 replaced, 8 add a number the evidence lacks (the contract: "2008年…", "9.2万户" over
+# "2万户"), 18 add words found nowhere in the unit's sentence, paragraph, neighbours or section
+# path ("报送材料", "予以处理", "政府" of "政府工作总体要求"), 1 adds another unit's claim.
+KEPT_AT_LEAST = 0.90
 
 SENTENCE = "1-6月，全省进出口总值创历史新高，达到5379亿元、增长18.5％，其中出口增长20.1％。"
 UNIT = "达到5379亿元、增长18.5％"
@@ -35,8 +37,8 @@ CONTEXT = UnitContext(sentence=SENTENCE, paragraph=(SENTENCE,),
 
 
 def context_from_line(row: dict) -> UnitContext:
-    """The unit's context as the pipeline builds it, from the line the unit came from: its
-    units cut by the real segmenter, the section path as recorded."""
+    """The unit's context from its line alone (its units cut by the real segmenter, the section
+    path as recorded): for the few lines its document no longer holds as they were listed."""
     line = row["line"]
     units = units_of(segment(line, clean(line).blocks))
     section = tuple(row["section"].split(" > "))
@@ -47,21 +49,47 @@ def context_from_line(row: dict) -> UnitContext:
     return UnitContext(c.sentence, c.paragraph, c.neighbours, section)
 
 
+@functools.cache
+def document_units(doc: str) -> tuple[str, list[UnitRef]]:
+    text = (ARTICLES / f"{doc}.txt").read_text(encoding="utf-8-sig")
+    return text, units_of(segment(text, clean(text).blocks))
+
+
+def context_in_document(row: dict) -> UnitContext:
+    """The unit's context as the pipeline builds it: from the units of its whole document. A
+    listed unit that today's segmenter cuts otherwise (the list was made at 3e14c87: "名全国国医
+    大师" is now part of "打造以2名全国国医大师、…") is read with the units that hold it today."""
+    text, units = document_units(row["doc"])
+    line_at = text.find(row["line"])
+    if line_at < 0:  # a line the text does not hold as listed (an HTML page's visible text)
+        return context_from_line(row)
+    a = line_at + row["line"].find(row["evidence"])
+    b = a + len(row["evidence"])
+    over = [i for i, u in enumerate(units) if u.start < b and u.end > a]
+    if not over:
+        return context_from_line(row)
+    c = unit_context(units, over[0])
+    if len(over) == 1 and (units[over[0]].start, units[over[0]].end) == (a, b):
+        return c
+    return UnitContext(c.sentence, c.paragraph, (*c.neighbours, *(units[i].text for i in over)), c.section)
+
+
 def test_most_longer_summaries_of_a_capable_reader_are_kept_and_the_rest_say_why():
     rows = [json.loads(line) for line in LONGER.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 301
     kept, rest = 0, []
     for row in rows:
         model = row["model_summary"].strip()
-        shown, replaced = summary_for(model, row["evidence"], context_from_line(row))
+        context = context_in_document(row)
+        shown, replaced = summary_for(model, row["evidence"], context)
         if shown == model:
             kept += 1
             assert replaced == Replaced.NO
         else:
-            why = addition_problem(model, row["evidence"], context_from_line(row))
+            why = addition_problem(model, row["evidence"], context)
             assert replaced != Replaced.NO and why, model  # every replacement is counted, with a reason
             rest.append(f"{replaced.name}: {why} | {row['evidence']} => {model}")
-    print("\n".join(rest))
+    print(f"{kept}/{len(rows)} kept; replaced:\n" + "\n".join(rest))
     assert kept / len(rows) >= KEPT_AT_LEAST, f"{kept}/{len(rows)} kept; replaced:\n" + "\n".join(rest)
 
 
@@ -76,6 +104,18 @@ def test_a_word_found_nowhere_near_the_unit_is_replaced_and_counted():
     assert "航天" in addition_problem("航天产业产值达到5379亿元、增长18.5％", UNIT, CONTEXT)
     # without its context, even a subject of its own sentence has no source
     assert summary_for("进出口总值达到5379亿元、增长18.5％", UNIT)[1] == Replaced.FROM_NOWHERE
+
+
+def test_a_character_of_a_context_word_cut_at_the_seam_is_kept_but_never_a_negation():
+    evidence = "组织设计培训内容"
+    ctx = UnitContext(sentence="我局负责制定方案，组织设计培训内容。", section=("北京市中医药行业全员培训",))
+    # "市中医局" for "我局" under "北京市中医…": the "局" of "我局", its bigrams cut
+    assert summary_for("市中医局组织设计培训内容", evidence, ctx) == ("市中医局组织设计培训内容", Replaced.NO)
+    # one character the context does not hold is still a word from nowhere
+    assert summary_for("市中医院组织设计培训内容", evidence, ctx)[1] == Replaced.FROM_NOWHERE
+    # a negation reverses the claim, even when the context holds the character ("未" of "未完成")
+    ctx = UnitContext(sentence="部分任务未完成，组织设计培训内容。")
+    assert summary_for("未组织设计培训内容", evidence, ctx)[1] == Replaced.FROM_NOWHERE
 
 
 def test_a_number_not_in_the_evidence_is_replaced_even_when_the_context_prints_it():
