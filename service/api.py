@@ -11,6 +11,10 @@ Endpoints (all but ``/healthz`` and the page's static shell need ``Authorization
     GET  /v1/jobs/{id}/events   Server-Sent Events: progress until done/failed
                                 (also takes ``?token=``: EventSource cannot send headers)
     GET  /v1/jobs/{id}/text     the decoded text the digest's spans index
+    POST /v1/tracks             JSON {"earlier", "later"} or a multipart upload of two files
+                                (fields ``earlier``, ``later``) -> the Track, synchronously
+    POST /v1/tracks/jobs        the same body -> 202, a job in the same job table
+    GET  /v1/tracks/jobs/{id}   status, progress and, when done, the track
     GET  /healthz, /openapi.json, /docs, / (the web page), /static/*
 
 Every error is JSON ``{"error": {"code", "message"}}``: 401 token, 404, 413 text over
@@ -360,6 +364,127 @@ async def read_submission(request: Request) -> Submission:
     return Submission(text=text, title=title, options=options, source=source)
 
 
+# -- tracks: two reports in, a Track out ------------------------------------------------------
+
+TRACK_JOB = "track"  # params["kind"] of a track job in the shared job table
+
+_TRACK_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/TrackRequest"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        name: {"type": "string", "format": "binary",
+                               "description": f"the {name} report: UTF-8, GB18030 (BOM optional) text or an HTML "
+                                              f"page; or a text field of that name"}
+                        for name in ("earlier", "later")
+                    },
+                    "required": ["earlier", "later"],
+                }
+            },
+        },
+    }
+}
+
+
+@dataclass
+class TrackSubmission:
+    earlier: str
+    later: str
+    sources: tuple[str | None, str | None] = (None, None)
+
+    def params(self) -> dict[str, Any]:
+        """A job stores the earlier report as its text, the rest here."""
+        return {"kind": TRACK_JOB, "later": self.later, "sources": list(self.sources)}
+
+    @classmethod
+    def from_params(cls, text: str, params: dict[str, Any]) -> TrackSubmission:
+        e_src, l_src = params.get("sources") or (None, None)
+        return cls(text, params["later"], (e_src, l_src))
+
+
+async def _track_part(form: Any, name: str) -> tuple[str, str | None] | None:
+    """One report of a multipart body: a file upload (decoded like /v1/summaries' upload)
+    or a text field."""
+    value = form.get(name)
+    if isinstance(value, UploadFile):
+        data = await value.read()
+        _check_upload(value, data[:8192])
+        source = value.filename or name
+        return await run_in_threadpool(read_bytes, data, source), source
+    if isinstance(value, str):
+        return value, None
+    return None
+
+
+async def read_track_submission(request: Request) -> TrackSubmission:
+    """Body -> TrackSubmission (JSON or two uploads), or the ApiError/InputError to answer."""
+    settings: Settings = request.app.state.settings
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:  # a body holds two reports: twice one text's room
+        body = await _read_body(request, settings.model_copy(update={"max_chars": 2 * settings.max_chars}))
+    except ApiError as exc:
+        raise _too_large(settings) if exc.code == "too_large" else exc from None
+    if not body:
+        raise ApiError(422, "invalid_body", "request body is empty")
+    if ctype == "application/json" or ctype.endswith("+json"):
+        try:
+            req = await run_in_threadpool(TrackRequest.model_validate_json, body)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_body", _validation_message(exc)) from None
+        sub = TrackSubmission(req.earlier, req.later)
+    elif ctype == "multipart/form-data":
+        sub = await _parse_track_multipart(request, body)
+    else:
+        raise ApiError(415, "unsupported_media_type",
+                       f"{ctype or 'no Content-Type'} is not supported; send application/json {{earlier, later}} "
+                       "or multipart/form-data with two files 'earlier' and 'later'")
+    for which, text in (("earlier", sub.earlier), ("later", sub.later)):
+        if not text.strip():
+            raise ApiError(422, "invalid_input", f"the {which} report is empty")
+        if len(text) > settings.max_chars:
+            raise _too_large(settings)
+    return sub
+
+
+async def _parse_track_multipart(request: Request, body: bytes) -> TrackSubmission:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body
+        yield b""
+
+    try:
+        form = await MultiPartParser(request.headers, chunks(), max_files=2, max_part_size=len(body) + 1).parse()
+    except MultiPartException as exc:
+        raise ApiError(422, "invalid_body", f"malformed multipart body: {exc.message}") from None
+    try:
+        earlier, later = await _track_part(form, "earlier"), await _track_part(form, "later")
+        if earlier is None or later is None:
+            raise ApiError(422, "invalid_body", "multipart body needs two reports: fields 'earlier' and 'later' "
+                                                "(file uploads or text)")
+        return TrackSubmission(earlier[0], later[0], (earlier[1], later[1]))
+    finally:
+        await form.close()
+
+
+async def track_submission(state: Any, sub: TrackSubmission, progress: Any = None) -> Any:
+    """The Track of a submission: both reports read in a thread (CPU-bound), then a model
+    reads the candidates when the server has an endpoint (as ``reportsum track``)."""
+    from service import track as tracking
+    from service.labeller import load as load_labeller
+
+    settings: Settings = state.settings
+    labeller = load_labeller(settings.labeller)
+    if settings.resolved_backend() == "local":  # no endpoint: retrieval and figures decide
+        return await run_in_threadpool(tracking.track, sub.earlier, sub.later, labeller=labeller,
+                                       sources=sub.sources)
+    prepared = await run_in_threadpool(tracking.prepare, sub.earlier, sub.later, labeller, sub.sources)
+    return await tracking.read_with_model(prepared, state.backend, concurrency=settings.concurrency,
+                                          progress=progress)
+
+
 # -- auth -------------------------------------------------------------------------------
 
 _bearer = HTTPBearer(auto_error=False, description="REPORTSUM_API_KEY, when the server sets one")
@@ -440,6 +565,8 @@ def create_app(
             raise
 
         async def run_job(text: str, params: dict[str, Any], progress: Any) -> tuple[Digest, bool]:
+            if params.get("kind") == TRACK_JOB:  # POST /v1/tracks/jobs: the same store, another runner
+                return await track_submission(state, TrackSubmission.from_params(text, params), progress), False  # type: ignore[return-value]
             return await summarize_submission(state, Submission.from_params(text, params), progress)
 
         state.jobs = JobService(store, run_job, job_settings or JobSettings())
@@ -486,6 +613,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(body.pop("$defs", {}))
         schemas["SummaryRequest"] = body
+        schemas["TrackRequest"] = TrackRequest.model_json_schema(ref_template="#/components/schemas/{model}")
         app.openapi_schema = schema
     return app.openapi_schema
 
@@ -588,24 +716,44 @@ def _add_routes(app: FastAPI, state: _State) -> None:
         body = JobAccepted(id=job.id, status=job.status, location=location, events=f"{location}/events")
         return JSONResponse(body.model_dump(), status_code=202, headers={"Location": location})
 
-    @app.post("/v1/tracks", tags=["tracks"], dependencies=auth, responses=_ERRORS)
+    @app.post("/v1/tracks", tags=["tracks"], dependencies=auth, responses=_ERRORS, openapi_extra=_TRACK_BODY_DOC)
     async def create_track(request: Request) -> Response:
         """The earlier report's figured commitments and what the later report says of them
-        (``reportsum track``: retrieval and figure comparison, no model call). JSON body
-        ``{"earlier", "later"}``; the response is a ``Track`` (service/track_models.py)."""
-        from service.labeller import load as load_labeller
-        from service.track import track
-
-        body = await _read_body(request, state.settings)
-        try:
-            req = TrackRequest.model_validate_json(body)
-        except ValidationError as exc:
-            raise ApiError(422, "invalid_body", _validation_message(exc)) from None
-        if max(len(req.earlier), len(req.later)) > state.settings.max_chars:
-            raise _too_large(state.settings)
-        labeller = load_labeller(state.settings.labeller)
-        result = await run_in_threadpool(track, req.earlier, req.later, labeller=labeller)  # CPU-bound
+        (``reportsum track``; a model reads the candidates when the server has an endpoint).
+        JSON ``{"earlier", "later"}`` or a multipart upload of two files (fields ``earlier``
+        and ``later``); the response is a ``Track`` (service/track_models.py)."""
+        sub = await read_track_submission(request)
+        result = await track_submission(state, sub)
         return JSONResponse(result.model_dump(mode="json"))
+
+    @app.post("/v1/tracks/jobs", tags=["tracks"], dependencies=auth, status_code=202, response_model=JobAccepted,
+              responses={**_ERRORS, 429: {"model": ErrorResponse, "description": "queue full; see Retry-After"}},
+              openapi_extra=_TRACK_BODY_DOC)
+    async def create_track_job(request: Request) -> Response:
+        """``POST /v1/tracks`` as a job, for long reports: 202 and the job's ``Location``
+        (``GET /v1/tracks/jobs/{id}``: the track under ``track`` once done). The job table
+        is the summaries' own: it survives a restart and completes once."""
+        sub = await read_track_submission(request)
+        try:
+            job = await state.jobs.submit(sub.earlier, sub.params(), None)
+        except QueueFull as exc:
+            raise ApiError(429, "queue_full", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+        location = f"/v1/tracks/jobs/{job.id}"
+        body = JobAccepted(id=job.id, status=job.status, location=location, events=f"/v1/jobs/{job.id}/events")
+        return JSONResponse(body.model_dump(), status_code=202, headers={"Location": location})
+
+    @app.get("/v1/tracks/jobs/{job_id}", tags=["tracks"], dependencies=auth,
+             responses={401: _ERRORS[401], 404: {"model": ErrorResponse}})
+    async def get_track_job(job_id: str) -> Response:
+        """A track job: status, progress (batches of commitments read) and, when done, ``track``."""
+        job = await _job_or_404(job_id)
+        out = job.public()
+        result = out.pop("digest", None)
+        if result is not None and "items" not in result:
+            raise ApiError(404, "not_found", f"job {job_id} is a summary job: GET /v1/jobs/{job_id}")
+        if result is not None:
+            out["track"] = result
+        return JSONResponse(out)
 
     async def _job_or_404(job_id: str, with_digest: bool = True) -> Any:
         job = await state.jobs.get(job_id, with_digest=with_digest)

@@ -33,7 +33,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -575,6 +575,16 @@ async def track_with_model(earlier: str, later: str, backend: Backend, *, labell
     """``track`` with a model reading each commitment's candidates (the only I/O: ``backend``)."""
     started = time.perf_counter()
     p = prepare(earlier, later, labeller, sources)
+    return await read_with_model(p, backend, concurrency=concurrency, batch_size=batch_size, started=started)
+
+
+async def read_with_model(p: Prepared, backend: Backend, *, concurrency: int = 4, batch_size: int = BATCH,
+                          started: float | None = None, progress: Callable[[int, int], None] | None = None) -> Track:
+    """The model half of ``track_with_model`` on reports already prepared (the API prepares
+    them in a thread: the CPU-bound half must not hold the event loop). ``progress(done,
+    total)`` after each batch."""
+    started = time.perf_counter() if started is None else started
+    sources = (p.earlier.source, p.later.source)
     fallback = [decide(c, cands) for c, cands in zip(p.commitments, p.candidates)]
     lists = [shortlist(cands) for cands in p.candidates]
     batches = [list(range(i, min(i + batch_size, len(p.commitments)))) for i in range(0, len(p.commitments), batch_size)]
@@ -593,8 +603,18 @@ async def track_with_model(earlier: str, later: str, backend: Backend, *, labell
         usage.__iadd__(used)
         return {ids[v.n - 1]: v for v in reply.items if 1 <= v.n <= len(ids)}
 
+    finished = 0
+
+    async def counted(k: int, ids: list[int]) -> dict[int, TrackVerdict]:
+        nonlocal finished
+        out = await one(k, ids)
+        finished += 1
+        if progress is not None:
+            progress(finished, len(batches))
+        return out
+
     verdicts: dict[int, TrackVerdict] = {}
-    for part in await asyncio.gather(*(one(k, ids) for k, ids in enumerate(batches))):
+    for part in await asyncio.gather(*(counted(k, ids) for k, ids in enumerate(batches))):
         verdicts.update(part)
     items, corrected, undecided = [], 0, 0
     for i, c in enumerate(p.commitments):

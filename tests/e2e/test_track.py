@@ -86,14 +86,16 @@ def test_post_v1_tracks(tmp_path):
     from service.api import create_app
     from service.config import Settings
 
-    settings = Settings(backend="replay", recordings=tmp_path / "rec", cache=tmp_path / "c.sqlite3",
-                        db=tmp_path / "jobs.sqlite3", quiet=True, max_chars=70_000)
+    # on the replay backend the API reads the recorded replies as `reportsum track` does
+    settings = Settings(backend="replay", model="reader", recordings=ROOT / "fixtures" / "recordings" / "track",
+                        cache=tmp_path / "c.sqlite3", db=tmp_path / "jobs.sqlite3", quiet=True, max_chars=70_000)
     earlier = (TRACKING / PAIRS[0] / "earlier.txt").read_text(encoding="utf-8")
     later = (TRACKING / PAIRS[0] / "later.txt").read_text(encoding="utf-8")
     with TestClient(create_app(settings)) as client:
         r = client.post("/v1/tracks", json={"earlier": earlier, "later": later})
         assert r.status_code == 200, r.text
         items = r.json()["items"]
+        assert r.json()["meta"]["backend"] == "replay" and all(it["basis"].startswith("the model") for it in items)
         assert len(items) >= 30 and {it["status"] for it in items} >= {"met", "not_reported"}
         for it in items:
             s, e = it["commitment"]["span"]
