@@ -81,9 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", type=Path, help="parameter file to write (default: the packaged one)")
     p.add_argument("--no-cv", action="store_true", help="skip the nested grouped validation (minutes of fits) whose scores the file keeps")
 
+    p = sub.add_parser("distill", help="an endpoint's model reads a folder (context strategy, through batch); the "
+                                      "labeller is retrained on its readings plus the shipped gold and silver")
+    p.add_argument("directory", type=Path, help="the reports to learn from (*.txt, *.md, *.html, recursively)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="labeller file to write (load it with --labeller)")
+    p.add_argument("--work", type=Path, help="work folder: digests, index and the readings in the gold format "
+                                            "(default: OUT.distill next to OUT)")
+    p.add_argument("--no-cv", action="store_true", help="skip the nested grouped validation (minutes of fits)")
+    p.add_argument("--folds", default="all",
+                   help="gold source groups held out to choose the configuration and validate: all (default), a comma "
+                        "list (e.g. seeds,health news), or none (keep the shipped labeller's choices; no validation)")
+    p.add_argument("--weight", type=float, help="training weight of your readings (default: silver's)")
+    _common(p)
+
     p = sub.add_parser("track", help="an earlier report's figured commitments and what the later report says of them")
-    p.add_argument("earlier", help="the earlier report (.txt, .md, .html)")
-    p.add_argument("later", help="the later report, reviewing the earlier one's year")
+    p.add_argument("earlier", help="the earlier report (.txt, .md, .html), or its digest (.json from summarize)")
+    p.add_argument("later", help="the later report, reviewing the earlier one's year (or its digest)")
+    for which in ("earlier", "later"):
+        p.add_argument(f"--{which}-text", help=f"the text the {which} digest was made from (a digest holds spans "
+                       "into it, not the text; default: the digest's name without .json, or its stem .txt/.html/.md)")
     p.add_argument("--format", choices=["json", "md", "csv"], default="json")
     p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     _common(p)
@@ -223,6 +239,12 @@ def cmd_train_labeller(args: argparse.Namespace, settings: Settings) -> int:
 
     out = args.out or Path(__file__).resolve().parent / "data" / "labeller.json"
     model = train.train_and_write(out, with_cv=not args.no_cv)
+    _print_labeller(model, out)
+    return 0
+
+
+def _print_labeller(model, out: Path) -> None:
+    """What train-labeller and distill print: the file, the selection, the grouped validation."""
     cv = model.meta.get("cv_leave_one_group_out", {})
     print(f"wrote {out} ({model.vectorizer.n_features} features, {len(model.meta['documents'])} documents, "
           f"chosen {model.meta['config']})")
@@ -234,6 +256,22 @@ def cmd_train_labeller(args: argparse.Namespace, settings: Settings) -> int:
             m = cv[who]["micro"]
             print(f"  {who:9s} {m['recall']} / {m['precision']}  " + "  ".join(
                 f"{g}: {v['recall']}/{v['precision']}" for g, v in cv[who]["groups"].items()))
+
+
+def cmd_distill(args: argparse.Namespace, settings: Settings) -> int:
+    from service import distill
+
+    code, model, readings = distill.run(args.directory, args.out, settings, work=args.work, with_cv=not args.no_cv,
+                                        folds=distill.parse_folds(args.folds), weight=args.weight)
+    if model is None:
+        return code
+    print(f"read {len(readings.names) + len(readings.failed)} articles: {len(readings.names)} readings in "
+          f"{distill.work_folder(args.out, args.work) / distill.TRAINING}, {len(readings.failed)} left out, "
+          f"{readings.calls} model calls this run")
+    for rel, why in readings.failed:
+        print(f"  left out {rel}: {why}")
+    _print_labeller(model, args.out)
+    print(f"use it: reportsum summarize REPORT --labeller {args.out}   (or REPORTSUM_LABELLER={args.out})")
     return 0
 
 
@@ -243,32 +281,64 @@ def _track_labeller(settings: Settings):
     return labeller.load(settings.labeller)
 
 
-def track_texts(earlier: str, later: str, sources: tuple[str | None, str | None], settings: Settings):
+def track_texts(earlier: str, later: str, sources: tuple[str | None, str | None], settings: Settings,
+                earlier_plans=None):
     """With an endpoint (or ``--backend replay``) a model reads the candidates; without one,
-    retrieval and figure comparison decide (the embedded 1.5B model is not asked)."""
+    retrieval and figure comparison decide (the embedded 1.5B model is not asked).
+    ``earlier_plans``: the plans of the earlier report's digest, instead of labelling it."""
     from service import track as tracking
 
     labeller = _track_labeller(settings)
     if settings.resolved_backend() == "local":
-        return tracking.track(earlier, later, labeller=labeller, sources=sources)
+        return tracking.track(earlier, later, labeller=labeller, sources=sources, earlier_plans=earlier_plans)
     from service.backends import make_backend
 
     async def run():
         backend = make_backend(settings)
         try:
             return await tracking.track_with_model(earlier, later, backend, labeller=labeller, sources=sources,
-                                                   concurrency=settings.concurrency)
+                                                   concurrency=settings.concurrency, earlier_plans=earlier_plans)
         finally:
             await backend.aclose()
 
     return asyncio.run(run())
 
 
+def _track_input(file: str, text_file: str | None, which: str):
+    """(text, source, the digest's plan spans or None): a report, or a digest JSON made by
+    ``summarize --format json`` with the text it was made from (a digest does not carry it)."""
+    from pydantic import ValidationError
+
+    from service import track as tracking
+    from service.errors import InputError
+    from service.models import Digest
+
+    if not file.lower().endswith(".json"):
+        return (*_read_input(file), None)
+    try:
+        digest = Digest.model_validate_json(Path(file).read_bytes())
+    except OSError as err:
+        raise InputError(f"cannot read file: {err.strerror}", file) from None
+    except ValidationError:
+        raise InputError(f"not a digest (the JSON of reportsum summarize --format json) of the {which} report",
+                         file) from None
+    path = Path(file)
+    guesses = [Path(text_file)] if text_file else [path.with_suffix("")] + [
+        path.with_suffix(ext) for ext in (".txt", ".html", ".htm", ".md")]
+    found = next((g for g in guesses if g.suffix.lower() != ".json" and g.is_file()), None)
+    if found is None:
+        raise InputError(f"a digest holds spans into its report, not the report: give the {which} report's text "
+                         f"with --{which}-text (none found beside the digest)", file)
+    text, source = _read_input(str(found))
+    return text, source, tracking.digest_plans(digest, text, which, file)
+
+
 def cmd_track(args: argparse.Namespace, settings: Settings) -> int:
     from service import track as tracking
 
-    (earlier, e_src), (later, l_src) = _read_input(args.earlier), _read_input(args.later)
-    result = track_texts(earlier, later, (e_src, l_src), settings)
+    earlier, e_src, plans = _track_input(args.earlier, args.earlier_text, "earlier")
+    later, l_src, _ = _track_input(args.later, args.later_text, "later")  # the later report is read whole
+    result = track_texts(earlier, later, (e_src, l_src), settings, earlier_plans=plans)
     render = {"json": lambda t: tracking.to_json(t) + "\n", "md": tracking.to_markdown, "csv": tracking.to_csv}
     out = render[args.format](result)
     if args.output:
@@ -316,4 +386,5 @@ def cmd_eval_track(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COMMANDS = {"summarize": cmd_summarize, "batch": cmd_batch, "serve": cmd_serve, "eval": cmd_eval, "doctor": cmd_doctor,
-            "train-labeller": cmd_train_labeller, "track": cmd_track, "eval-track": cmd_eval_track}
+            "train-labeller": cmd_train_labeller, "track": cmd_track, "eval-track": cmd_eval_track,
+            "distill": cmd_distill}

@@ -46,6 +46,7 @@ from service.errors import InputError, InvalidOutput, TruncatedOutput
 from service.extract import Usage, ask, schema_of
 from service.features import UnitRef, features, kinds, units_of
 from service.labeller import Labeller, shipped
+from service.models import Digest, Span
 from service.prompts import load as load_prompt
 from service.segment import ENUM_HEADING, Structure, segment
 from service.track_models import Commitment, Statement, Status, Track, TrackDoc, TrackItem, TrackMeta
@@ -459,16 +460,45 @@ class Prepared:
     warnings: list[str]
 
 
+def digest_plans(digest: Digest, text: str, which: str, source: str | None) -> list[Span]:
+    """The spans of a digest's plans, once the digest is shown to index ``text``: a digest
+    holds spans into its source, not the source itself (``doc.chars`` is its length)."""
+    bad = [it for _, it in digest.items() if text[it.span[0]:it.span[1]] != it.evidence]
+    if digest.doc.chars != len(text) or bad:
+        raise InputError(f"the {which} digest was not made from this text ({digest.doc.chars:,} characters and "
+                         f"{len(bad)} evidence not at their spans; the text has {len(text):,})", source)
+    return [it.span for it in digest.plans]
+
+
+def _decisions_of(units: Sequence[UnitRef], plans: Sequence[Span]) -> list[list[str]]:
+    """A digest's plans as the labeller's decisions: a unit is a plan when a plan's span
+    covers half of the shorter of the two (a learned digest's items are the units)."""
+    exact = {tuple(p) for p in plans}
+    out = []
+    for u in units:
+        hit = (u.start, u.end) in exact or any(
+            min(u.end, e) - max(u.start, s) >= 0.5 * min(u.end - u.start, e - s) > 0 for s, e in plans)
+        out.append(["plans"] if hit else [])
+    return out
+
+
 def prepare(earlier: str, later: str, labeller: Labeller | None = None,
-            sources: tuple[str | None, str | None] = (None, None)) -> Prepared:
+            sources: tuple[str | None, str | None] = (None, None), earlier_plans: Sequence[Span] | None = None,
+            ) -> Prepared:
+    """``earlier_plans``: the plans of the earlier report's digest (``digest_plans``), read
+    instead of labelling the report again."""
     labeller = labeller or shipped()
     e_struct, e_units, e_title = _read(earlier, "earlier", sources[0])
     l_struct, l_units, l_title = _read(later, "later", sources[1])
-    decisions = labeller.decide(labeller.predict_proba(features(e_struct, e_units)))
+    warnings = []
+    if earlier_plans is None:
+        decisions = labeller.decide(labeller.predict_proba(features(e_struct, e_units)))
+    else:
+        decisions = _decisions_of(e_units, earlier_plans)
+        warnings.append(f"the earlier report's plans were read from its digest ({len(earlier_plans)} plans)")
     found = commitments(e_struct, e_units, decisions)
     part = part_of(l_struct)
     review = [part(u.start) == "review" for u in l_units]
-    warnings = []
     if not any(review):
         warnings.append("the later report has no review part heading: every statement read as a review")
         review = [True] * len(l_units)
@@ -478,10 +508,11 @@ def prepare(earlier: str, later: str, labeller: Labeller | None = None,
 
 
 def track(earlier: str, later: str, *, labeller: Labeller | None = None,
-          sources: tuple[str | None, str | None] = (None, None)) -> Track:
+          sources: tuple[str | None, str | None] = (None, None), earlier_plans: Sequence[Span] | None = None,
+          ) -> Track:
     """The earlier report's figured commitments and what the later report says of them."""
     started = time.perf_counter()
-    p = prepare(earlier, later, labeller, sources)
+    p = prepare(earlier, later, labeller, sources, earlier_plans)
     items = [decide(c, cands) for c, cands in zip(p.commitments, p.candidates)]
     return Track(earlier=p.earlier, later=p.later, items=items,
                  meta=TrackMeta(version=VERSION, labeller=p.labeller,
@@ -571,10 +602,10 @@ def apply_verdict(commitment: Commitment, cands: Sequence[Candidate], v: TrackVe
 
 async def track_with_model(earlier: str, later: str, backend: Backend, *, labeller: Labeller | None = None,
                            sources: tuple[str | None, str | None] = (None, None), concurrency: int = 4,
-                           batch_size: int = BATCH) -> Track:
+                           batch_size: int = BATCH, earlier_plans: Sequence[Span] | None = None) -> Track:
     """``track`` with a model reading each commitment's candidates (the only I/O: ``backend``)."""
     started = time.perf_counter()
-    p = prepare(earlier, later, labeller, sources)
+    p = prepare(earlier, later, labeller, sources, earlier_plans)
     return await read_with_model(p, backend, concurrency=concurrency, batch_size=batch_size, started=started)
 
 

@@ -106,6 +106,54 @@ def test_post_v1_tracks(tmp_path):
         assert too_long.status_code == 413 and too_long.json()["error"]["code"] == "too_large"
 
 
+def test_track_reads_digests_already_made(tmp_path, capsys):
+    """A digest from ``summarize --format json`` stands for its report: its plans are the
+    commitments' source (no labelling again); the text comes from beside it or a flag,
+    since a digest holds spans into its report, not the report."""
+    from service.cli import EXIT_INPUT
+
+    pair = TRACKING / PAIRS[0]
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for name in ("earlier.txt", "later.txt"):
+        (reports / name).write_bytes((pair / name).read_bytes())
+        # named as `batch` names a digest: a/b.txt -> a/b.txt.json; the labeller alone (no
+        # embedded model in CI), as the track's own labelling
+        assert main(["summarize", str(reports / name), "--format", "json", "-o", str(reports / f"{name}.json"),
+                     "-q", "--no-cache", "--assist-margin", "0"]) == 0
+    assert main(["track", str(pair / "earlier.txt"), str(pair / "later.txt"), "-q"]) == 0
+    from_texts = json.loads(capsys.readouterr().out)
+    assert main(["track", str(reports / "earlier.txt.json"), str(reports / "later.txt.json"), "-q"]) == 0
+    from_digests = json.loads(capsys.readouterr().out)
+    # the same labeller made the digest: the same commitments, statuses and spans
+    assert [it["commitment"] for it in from_digests["items"]] == [it["commitment"] for it in from_texts["items"]]
+    assert [it["status"] for it in from_digests["items"]] == [it["status"] for it in from_texts["items"]]
+    assert from_digests["earlier"]["source"] == str(reports / "earlier.txt")
+    assert any("read from its digest" in w for w in from_digests["meta"]["warnings"])
+
+    # a digest whose plans differ from the labeller's: its plans decide what is a commitment
+    digest = json.loads((reports / "earlier.txt.json").read_text(encoding="utf-8"))
+    first = from_texts["items"][0]["commitment"]["span"]
+    digest["plans"] = [p for p in digest["plans"] if p["span"] != first]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "d.json").write_text(json.dumps(digest, ensure_ascii=False), encoding="utf-8")
+    assert main(["track", str(alone / "d.json"), str(pair / "later.txt"), "-q",
+                 "--earlier-text", str(reports / "earlier.txt")]) == 0
+    fewer = json.loads(capsys.readouterr().out)
+    assert [it["commitment"] for it in fewer["items"]] == [it["commitment"] for it in from_texts["items"][1:]]
+
+    # no text beside the digest, or the wrong text: a clear input error
+    assert main(["track", str(alone / "d.json"), str(pair / "later.txt"), "-q"]) == EXIT_INPUT
+    assert "--earlier-text" in capsys.readouterr().err
+    assert main(["track", str(alone / "d.json"), str(pair / "later.txt"), "-q",
+                 "--earlier-text", str(pair / "later.txt")]) == EXIT_INPUT
+    assert "not made from this text" in capsys.readouterr().err
+    (alone / "x.json").write_text('{"items": []}', encoding="utf-8")
+    assert main(["track", str(alone / "x.json"), str(pair / "later.txt"), "-q"]) == EXIT_INPUT
+    assert "not a digest" in capsys.readouterr().err
+
+
 def test_batch_track_pairs_yearly_reports(tmp_path, capsys):
     reports = tmp_path / "reports"
     reports.mkdir()
