@@ -248,6 +248,8 @@ def _print_labeller(model, out: Path) -> None:
     cv = model.meta.get("cv_leave_one_group_out", {})
     print(f"wrote {out} ({model.vectorizer.n_features} features, {len(model.meta['documents'])} documents, "
           f"chosen {model.meta['config']})")
+    if model.meta.get("selection_from"):
+        print(f"configuration chosen by {model.meta['selection_from']}, its leave-one-gold-group-out figures:")
     for name, row in model.meta["selection"].items():
         print(f"  leave-one-gold-group-out, {name:9s} {row['recall']} / {row['precision']}  {row['config']}")
     if cv:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,11 @@ class Config:
         return {"dense": list(self.dense), "silver_weight": self.silver_weight, "C": self.c,
                 "other_bias": self.other_bias, "second_threshold": self.second_threshold}
 
+    @classmethod
+    def from_json(cls, cfg: dict[str, Any]) -> Config:
+        return cls(dense=tuple(cfg["dense"]), silver_weight=cfg["silver_weight"], c=cfg["C"],
+                   other_bias=cfg["other_bias"], second_threshold=cfg["second_threshold"])
+
 
 BASELINE = Config()
 # The inner grid: two values per fitted choice, the decision thresholds for free on the
@@ -79,10 +84,12 @@ class Doc:
     targets: list[frozenset[str]]  # categories each unit matches (empty: other)
     gold: Any = None  # LocatedGold
     structure: Any = None
+    weight: float | None = None  # a fixed training weight (None: 1 for gold, the config's for silver)
 
     @property
     def silver(self) -> bool:
-        return self.group == "silver"
+        # a user's distilled readings (service/distill.py) are silver too: model-read, unchecked
+        return self.group in ("silver", DISTILLED)
 
     @property
     def genre(self) -> str:
@@ -92,6 +99,7 @@ class Doc:
 GROUPS = {"c0": "national reports", "c1": "provincial reports", "c2": "provincial reports",
           "c3": "policy HTML", "c4": "CME & hospital pages", "c5": "health news",
           "c6": "local bureau pages", "s": "silver"}
+DISTILLED = "distilled"  # the group of a user's readings (never a gold fold)
 
 
 def group_of(name: str) -> str:
@@ -102,22 +110,25 @@ def group_of(name: str) -> str:
 genre_of = group_of
 
 
-def load_doc(path: Path, gold_path: Path) -> Doc:
+def load_doc(path: Path, gold_path: Path, group: str | None = None) -> Doc:
     text = read_bytes(path.read_bytes(), path.name)
     gold = locate_gold(text, load_gold(gold_path))
     structure = segment(text, clean(text).blocks)
     units = units_of(structure)
     targets = [frozenset(g.category for g in gold.items if spans_match((u.start, u.end), g.span)) for u in units]
-    return Doc(path.stem, group_of(path.stem), text, units, features(structure, units), targets, gold, structure)
+    return Doc(path.stem, group or group_of(path.stem), text, units, features(structure, units), targets, gold,
+               structure)
 
 
-def load_docs(dirs: Iterable[Path] = GOLD_SETS) -> list[Doc]:
+def load_docs(dirs: Iterable[Path] = GOLD_SETS, group: str | None = None) -> list[Doc]:
+    """Every ``DIR/*.txt`` with a ``DIR/../gold/<stem>.json``; ``group`` overrides the source
+    group read from the file name (a user's file named "c1…" is no provincial gold)."""
     docs = []
     for d in dirs:
         for path in sorted(Path(d).glob("*.txt")):
             gold_path = Path(d).parent / "gold" / f"{path.stem}.json"
             if gold_path.exists():
-                docs.append(load_doc(path, gold_path))
+                docs.append(load_doc(path, gold_path, group))
     return docs
 
 
@@ -171,10 +182,11 @@ def _xy(docs: Sequence[Doc], vec: Vectorizer, silver_weight: float):
         idx, y, w = [], [], []
         for i, t in enumerate(d.targets):
             cats = sorted(t) or ["other"]
+            base = d.weight if d.weight is not None else (silver_weight if d.silver else 1.0)
             for c in cats:
                 idx.append(i)
                 y.append(LABELS.index(c))
-                w.append((silver_weight if d.silver else 1.0) / len(cats))
+                w.append(base / len(cats))
         xs.append(x[idx])
         ys += y
         ws += w
@@ -296,11 +308,14 @@ class Fits:
         return self._cache[key]
 
 
-def select(fits: Fits, left_out: Sequence[str] = (), grid: Sequence[Config] = FIT_GRID) -> tuple[Config, float, dict]:
+def select(fits: Fits, left_out: Sequence[str] = (), grid: Sequence[Config] = FIT_GRID,
+           folds: Collection[str] | None = None) -> tuple[Config, float, dict]:
     """The configuration with the best micro F1 under grouped validation inside the gold groups
     not in ``left_out`` (each held out in turn; silver always trained on), its F1, and the
-    micro R / P of each fitted configuration at its best thresholds and of the baseline."""
-    gold = [d for d in fits.docs if not d.silver and d.group not in left_out]
+    micro R / P of each fitted configuration at its best thresholds and of the baseline.
+    ``folds``: only these gold groups are held out (the others are always trained on); with
+    no group to hold out the table is empty and ``grid[0]`` stands."""
+    gold = [d for d in fits.docs if not d.silver and d.group not in left_out and (folds is None or d.group in folds)]
     groups = sorted({d.group for d in gold})
     best, best_f1, table = grid[0], -1.0, {}
     for cfg in grid:
@@ -340,13 +355,18 @@ def _apply(model: Labeller, cfg: Config) -> Labeller:
     return replace(model, intercept=intercept, second_threshold=cfg.second_threshold)
 
 
-def grouped_validation(fits: Fits) -> GroupedResult:
-    """Leave each gold source group out; choose inside the rest (nested); baseline beside."""
-    gold = [d for d in fits.docs if not d.silver]
+def grouped_validation(fits: Fits, folds: Collection[str] | None = None,
+                       fallback: Config | None = None) -> GroupedResult:
+    """Leave each gold source group out; choose inside the rest (nested); baseline beside.
+    ``folds``: only these groups are held out, outside and inside; ``fallback``: the choice of
+    a fold whose inner validation has no group left to hold out."""
+    gold = [d for d in fits.docs if not d.silver and (folds is None or d.group in folds)]
     out = GroupedResult([], [], [], {})
     for g in sorted({d.group for d in gold}):
         held = [d for d in gold if d.group == g]
-        cfg, inner, _ = select(fits, (g,))
+        cfg, inner, table = select(fits, (g,), folds=folds)
+        if not table and fallback is not None:
+            cfg = fallback
         out.chosen[g] = cfg
         model, base = _apply(fits.get((g,), cfg), cfg), fits.get((g,), BASELINE)
         for d in held:
@@ -375,13 +395,15 @@ def _rp(m: dict[str, Any]) -> dict[str, float]:
     return {"recall": round(m["recall"] or 0.0, 3), "precision": round(m["precision"] or 0.0, 3)}
 
 
-def build(fits: Fits, with_cv: bool = True) -> tuple[Labeller, GroupedResult | None]:
-    """Choose the configuration by grouped validation over all gold groups and fit it on every
-    document; with ``with_cv`` also the nested validation, its figures kept in the file."""
+def build(fits: Fits, with_cv: bool = True, folds: Collection[str] | None = None,
+          chosen: tuple[Config, float, dict] | None = None) -> tuple[Labeller, GroupedResult | None]:
+    """Choose the configuration by grouped validation over all gold groups (or ``folds``) and
+    fit it on every document; with ``with_cv`` also the nested validation, its figures kept in
+    the file. ``chosen``: a selection already made (configuration, F1, table): none is run."""
     docs = fits.docs
-    cfg, inner, table = select(fits)
+    cfg, inner, table = chosen or select(fits, folds=folds)
     meta: dict[str, Any] = {"corpus_sha256": corpus_hash(docs), "documents": [d.name for d in docs],
-                            "silver_documents": sum(d.silver for d in docs), "min_df": MIN_DF,
+                            "silver_documents": sum(d.group == "silver" for d in docs), "min_df": MIN_DF,
                             "config": cfg.to_json(), "selection_f1": round(inner, 3),
                             # leave-one-gold-group-out R / P each candidate was chosen by (not
                             # nested: the chosen row is optimistic; bench/labeller_cv.py nests)
@@ -389,7 +411,7 @@ def build(fits: Fits, with_cv: bool = True) -> tuple[Labeller, GroupedResult | N
                             "trainer": "sklearn LogisticRegression lbfgs (multinomial)"}
     res = None
     if with_cv:
-        res = grouped_validation(fits)
+        res = grouped_validation(fits, folds, fallback=chosen[0] if chosen else None)
         meta["cv_leave_one_group_out"] = {"labeller": summary(res.labeller, res.docs),
                                           "baseline": summary(res.baseline, res.docs)}
     return replace(_apply(fits.get((), cfg), cfg), meta=meta), res  # the fit on every document
