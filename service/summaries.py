@@ -173,54 +173,127 @@ _LEVEL = r"达到|达|超(?=[0-9０-９万千百亿])|增长|增至|增产|减�
 _CHANGE = r"增加|减少|提高|降低|提升|净增|净减"
 # what the thing named before is spent on or shows ("主要用于…", "呈现…", "较“十三五”末净增…")
 _USE = r"主要用于|专项用于|用于|呈现|较“"
+_ADVERBS = (r"(?:去年|今年|全年|当年|人均|又|再|还|也|均|都|已|已经|分别|首次|连续\d+年|实际|五年|基本|"
+            r"总计|累计|合计|共计|比上年|较上年|同比)*")
+_MEASURE = r"总里程|总量|总数|总额|总规模|覆盖面|覆盖率|参保人数|救助人数|单产|占比|收入比|增速"
 PREDICATE_START = re.compile(
-    r"^\s*(?:去年|今年|全年|当年|人均|又|再|还|也|均|都|已|已经|分别|首次|连续\d+年|实际|五年|基本|"
-    r"总计|累计|合计|共计|比上年|较上年|同比)*"
+    rf"^\s*{_ADVERBS}"
     rf"(?:(?:{_LEVEL})|(?:{_CHANGE})(?=约?[0-9０-９])|(?:{_USE})|"
     # what is measured of something the sentence named before: 总里程, 总数, 参保人数, 单产
-    r"(?:总里程|总量|总数|总额|总规模|覆盖面|覆盖率|参保人数|救助人数|单产|占比|收入比|增速)(?=[0-9达为超突增下提居占接扩]))"
+    rf"(?:{_MEASURE})(?=[0-9达为超突增下提居占接扩]))"
 )
-# Where a subject ends: at its figure, at its verb of level or change, or at an adverb or
-# preposition before them ("粮食总产量|在上年…基础上", "城镇居民基本医疗保险试点城市|由上年的88个").
+MEASURE_START = re.compile(rf"^\s*{_ADVERBS}(?P<measure>{_MEASURE})(?=[0-9达为超突增下提居占接扩])")
+# A measure that ends a subject ("高速公路|通车里程", "粮食|总产", "中央政府投资|总额"): a unit that
+# names its own measure ("总里程达…") or uses the thing ("主要用于…") speaks of the thing itself.
+_MEASURE_TAIL = re.compile(r"(?:总产量|总产|产量|通车里程|运营里程|里程|总额|总量|总规模|规模|总数|人数|试点城市)$")
+# A clause that opens on what its subject is, does as an organ or undergoes: a role, a standing,
+# a comparison ("负责…", "由市政府分管领导担任召集人", "成为…", "是2010年的2.2倍", "经得起…").
+_STATE = (r"负责|由(?!于)|成为|作为|是|包括|经得起|难以|名列|被|给|全面接受|有(?=鲜明|明显|较|很)|用在|"
+          r"重点支持|重点用于")
+STATE_START = re.compile(rf"^\s*(?:并|同时|还|也|又|均|都|已|已经|正在|正|仍|多次|再次|必须|需|应|不断|持续)*(?:{_STATE})")
+# A count with nothing after its figure ("基本建成511万套", "每人每年1500元"): it counts what the
+# sentence named before (a count naming its noun, "完成1679个行政村…", stays as it is).
+BARE_COUNT = re.compile(r"^\s*(?:基本|累计|共|已|全部|每人每年|每年|平均)*(?:建成|完成|竣工|投产)?约?[0-9０-９][0-9０-９.．]*"
+                        r"(?:多|余)?[万亿千百]*[\u4e00-\u9fff%％]?$")
+# Where a subject ends: at its figure, at its verb of level or change, or at an adverb,
+# preposition or modal before its verb ("粮食总产量|在上年…基础上", "城镇居民基本医疗保险试点城市|
+# 由上年的88个", "南水北调中线一期工程|正式通水", "各区政府|要建立", "新动能|对稳就业…").
 _SUBJECT_END = re.compile(
     rf"[0-9０-９]|[在由从又再已每]|比上年|较上年|同比|年均|人均|连续|首次|持续|稳定在|稳步|"
-    rf"居全|居世界|居首|居第|居前|{_LEVEL}|{_CHANGE}|创"
+    rf"居全|居世界|居首|居第|居前|{_LEVEL}|{_CHANGE}|创(?!新)|"
+    r"负责|充分|正式|必须|(?<![主重需纲摘])要(?!素)|(?<!特别)(?<!或)是|不断|加快|实现|(?<!首)都|合计|累计|共计|总计|"
+    r"取得|形成|正在|正处|处在|处于|日益|明显|显著|大幅|逐步|有序|成为|(?<![为作])为(?=[全各本])"
 )
 # A clause that opens on what the reporter did names no subject of a count ("加强…", "我们…").
 _NOT_A_SUBJECT = re.compile(
-    r"^(?:我们|我省|我市|我区|我县|我局|每|要|将|并|把|对|为|以|在|通过|按照|围绕|坚持|全面|持续|不断|积极|大力|加快|"
+    r"^(?:我们|我省|我市|我区|我县|我局|这|此|该|其|每|要|将|并|把|对|为|以|在|通过|按照|围绕|坚持|全面|持续|不断|积极|大力|加快|"
     r"深入|扎实|着力|努力|切实|进一步|推动|推进|促进|加强|强化|完善|深化|提升|实施|开展|落实|建立|健全|发挥|"
     r"做好|抓好|支持|鼓励|引导|打造|构建|培育|发展|组织|启动|出台|制定|印发|召开|举办)"
 )
+# An action on a thing ("建立…联席会议", "深化资源性产品价格和环保收费改革", "连续第7年提高企业退休人员
+# 基本养老金"): a clause after it that opens on a state or a quantity speaks of that thing.
+_ACTION_ON = re.compile(
+    r"^(?:(?:全面|大力|扎实|积极|进一步|深入|着力|切实|稳步|认真|继续|连续第?[0-9０-９一二三四五六七八九十]+年|"
+    r"毫不放松地)*)(?:推进|推动|深化|加强|强化|完善|建立|健全|落实好|落实|优化|提高|扩大|实施|开展|"
+    r"启动|出台|制定|支持)(?P<object>.+)$"
+)
+# A list number or a dash that opens a clause is no part of its subject ("（一）", "三是", "1.", "——").
+_ENUMERATOR = re.compile(r"^(?:[（(][一二三四五六七八九十0-9０-９]+[)）]|[一二三四五六七八九十]+是|[0-9０-９]+[.．、]|——)+")
+# A clause that sets a time, a manner or a condition names no one: the one before it may
+# ("经过多年努力", "扣除价格因素", "一年来", "9月份后").
+_ADVERBIAL = re.compile(r"^(?:经过|通过|随着|为了|按照|根据|扣除|当|自)[^，]{0,12}$|^[^，]{1,8}(?:后|来|时|以来|期间)$")
 # A time, a scope or a verb of doing before what is counted: "今年", "全省", "新开工保障性安居工程740万套".
 _CLAUSE_HEAD = re.compile(
     r"^(?:其中|同时|此外|另外|目前|今年|去年|全年|当年|上半年|下半年|全省|全市|全区|全县|全国)*"
     r"(?:新开工|新建|新增|开工|建成|投入|完成|开通|发行|实际使用)?"
 )
+# A clause of doing ("研究制定…", "结合实际制定…", "组织设计培训内容") has an agent: the reporting
+# government when none is named, else the organisation its sentence opens on (ORGAN).
+DOING = re.compile(
+    r"^\s*(?:并|同时|还|也|要|需|应|积极|认真|努力|切实|及时|统一)*(?:研究|制定|组织|做好|确定|监督|指导|开展|推进|推动|"
+    r"落实|建立|加强|完善|审核|担任|协调|报送|发布|提供|实施|争取|开设|设计|承担|配合|督促|统筹|搭建|结合|负责|"
+    r"编制|拟定|对接|做到|利用|邀请|组建)"
+)
+ORGAN = re.compile(r"(?:局|委|处|办|办公室|委员会|会议|协会|学会|中心|团队|小组|政府|部门|机构|单位|组织方|各区|各地|"
+                   r"各省|各市|各县|各级)$")
 MIN_SUBJECT, MAX_SUBJECT = 2, 14
 _CLAUSE_SPLIT = re.compile(r"[,，;；:：]")
 _STOP = re.compile(r"[。！？!?]")
 
 
-def subject_of(before: str) -> str | None:
-    """What the nearest clause before a unit counts: its opening noun phrase, ended by its
-    figure or its quantity verb. Clauses that are themselves predicate-led ("又增产291亿斤")
-    pass the question on to the clause before them. None when there is no such subject; it
+def subject_of(before: str, unit: str = "", organ: bool = False) -> str | None:
+    """What the nearest clause before a unit speaks of: its opening noun phrase, ended by its
+    figure, its verb or an adverb before its verb; or what an action in it is done on. Clauses
+    that are themselves subjectless ("又增产291亿斤") or adverbial ("经过多年努力") pass the
+    question on to the clause before them (a measure one of them opens on, "参保人数增加…",
+    goes with the subject). With ``organ``, only an organisation that acts is sought (see
+    ``ORGAN``), over the clauses of doing before it. None when there is no such subject; it
     never holds a digit."""
     clauses = [c for c in _CLAUSE_SPLIT.split(_STOP.split(before)[-1]) if c.strip()]
+    measure = ""
     for clause in reversed(clauses):
-        clause = re.sub(r"\s+", "", clause)
-        if PREDICATE_START.match(clause):
+        clause = _ENUMERATOR.sub("", re.sub(r"\s+", "", clause))
+        if opens_without_subject(clause) or _ADVERBIAL.match(clause) or (organ and DOING.match(clause)
+                                                                          and not _ACTION_ON.match(clause)):
+            m = MEASURE_START.match(clause)
+            measure = measure or (m.group("measure") if m else "")
             continue
         head = _CLAUSE_HEAD.sub("", clause, count=1)
-        m = _SUBJECT_END.search(head)
-        if m is None or _NOT_A_SUBJECT.match(head):
-            return None
-        noun = head[:m.start()].strip("、")
-        ok = (MIN_SUBJECT <= len(noun) <= MAX_SUBJECT and not re.search(r"[0-9０-９]", noun)
-              and _balanced(noun))
-        return noun if ok else None
+        if action := _ACTION_ON.match(head):
+            noun = _object_of(action.group("object"))
+            if organ and not ORGAN.search(noun):
+                continue  # a sibling action ("搭建线上培训平台"): its agent is named before it
+        else:
+            m = _SUBJECT_END.search(head)
+            if m is None or _NOT_A_SUBJECT.match(head):
+                return None
+            noun = head[:m.start()]
+        noun = _noun(_with_measure(noun, unit, measure))
+        return noun if noun and (not organ or ORGAN.search(noun)) else None
     return None
+
+
+def _with_measure(noun: str, unit: str, measure: str) -> str:
+    """The thing measured, with the measure the skipped clauses named unless the unit names its own."""
+    own = MEASURE_START.match(unit) or re.match(rf"^\s*{_ADVERBS}(?:{_USE}|{_STATE})", unit)
+    if own or measure:
+        noun = _MEASURE_TAIL.sub("", noun) or noun
+    return noun + measure if measure and not own else noun
+
+
+def _object_of(rest: str) -> str:
+    """What an action is done on, without the system or programme it is named as ("城乡居民最低
+    生活保障|制度建设"); nothing when a figure cuts it (its noun comes after the figure)."""
+    if re.search(r"[0-9０-９]", rest):
+        return ""
+    return re.sub(r"(?<=..)(?:制度建设|制度|建设|试点|政策|工作)$", "", rest)
+
+
+def _noun(noun: str) -> str | None:
+    noun = re.sub(r"^(?:各类|各种|所有)", "", noun.strip("、“"))
+    ok = (MIN_SUBJECT <= len(noun) <= MAX_SUBJECT and not re.search(r"[0-9０-９]", noun)
+          and _balanced(noun) and not _NOT_A_SUBJECT.match(noun))
+    return noun if ok else None
 
 
 def _balanced(text: str) -> bool:
@@ -232,8 +305,10 @@ def opens_without_subject(unit: str) -> bool:
     """Does the unit open on its predicate: a quantity, with no subject of its own? (Carrying
     a subject into every clause that is neither led by a figure nor by an action verb was
     measured too: twice the recall, and 4% of the subjects carried agreed with a capable
-    reader's summary, against half for these.)"""
-    return bool(PREDICATE_START.match(unit))
+    reader's summary, against half for these.) A unit that opens on a state or a role, or is
+    a bare count, has none either."""
+    unit = re.sub(r"\s+", "", unit)
+    return bool(PREDICATE_START.match(unit) or STATE_START.match(unit) or BARE_COUNT.match(unit))
 
 
 def carry_subject(summary: str, unit: str, sentence: str) -> str:
@@ -241,9 +316,14 @@ def carry_subject(summary: str, unit: str, sentence: str) -> str:
     unit opens on its predicate or a figure; else ``summary`` unchanged. The subject never
     holds a number, and the result is checked as every summary is."""
     at = sentence.find(unit.strip())
-    if at <= 0 or not opens_without_subject(unit):
+    if at <= 0:
         return summary
-    subject = subject_of(sentence[:at])
+    if opens_without_subject(unit):
+        subject = subject_of(sentence[:at], unit)
+    elif DOING.match(unit):
+        subject = subject_of(sentence[:at], unit, organ=True)
+    else:
+        return summary
     if subject is None or subject in summary:
         return summary
     out = subject + summary
