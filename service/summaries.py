@@ -199,7 +199,7 @@ BARE_COUNT = re.compile(r"^\s*(?:基本|累计|共|已|全部|每人每年|每�
 # preposition or modal before its verb ("粮食总产量|在上年…基础上", "城镇居民基本医疗保险试点城市|
 # 由上年的88个", "南水北调中线一期工程|正式通水", "各区政府|要建立", "新动能|对稳就业…").
 _SUBJECT_END = re.compile(
-    rf"[0-9０-９]|[在由从又再已每]|比上年|较上年|同比|年均|人均|连续|首次|持续|稳定在|稳步|"
+    rf"[0-9０-９]|[在由从又再已每]|比上年|较上年|同比|年均|人均(?=[0-9０-９增提减达超])|连续|首次|持续|稳定在|稳步|"
     rf"居全|居世界|居首|居第|居前|{_LEVEL}|{_CHANGE}|创(?!新)|"
     r"负责|充分|正式|必须|(?<![主重需纲摘])要(?!素)|(?<!特别)(?<!或)是|不断|加快|实现|(?<!首)都|合计|累计|共计|总计|"
     r"取得|形成|正在|正处|处在|处于|日益|明显|显著|大幅|逐步|有序|成为|(?<![为作])为(?=[全各本])"
@@ -234,7 +234,7 @@ DOING = re.compile(
     r"落实|建立|加强|完善|审核|担任|协调|报送|发布|提供|实施|争取|开设|设计|承担|配合|督促|统筹|搭建|结合|负责|"
     r"编制|拟定|对接|做到|利用|邀请|组建)"
 )
-ORGAN = re.compile(r"(?:局|委|处|办|办公室|委员会|会议|协会|学会|中心|团队|小组|政府|部门|机构|单位|组织方|各区|各地|"
+ORGAN = re.compile(r"(?:(?<![布格结大全当])局|委|处|办|办公室|委员会|会议|协会|学会|中心|团队|小组|政府|部门|机构|单位|组织方|各区|各地|"
                    r"各省|各市|各县|各级)$")
 MIN_SUBJECT, MAX_SUBJECT = 2, 14
 _CLAUSE_SPLIT = re.compile(r"[,，;；:：]")
@@ -273,6 +273,46 @@ def subject_of(before: str, unit: str = "", organ: bool = False) -> str | None:
     return None
 
 
+# Two figures for two things named before ("城镇居民人均可支配收入…元，农村居民人均纯收入…元，实际增长
+# 9.8%和8.5%"): both things are the subject.
+_PAIR = re.compile(r"分别|[0-9０-９][%％‰]?(?:和|与)[0-9０-９]")
+
+
+def pair_subject(before: str, unit: str) -> str | None:
+    """The two subjects of the two clauses before a unit whose figures go one to each of them."""
+    if not _PAIR.search(unit):
+        return None
+    clauses = [c for c in _CLAUSE_SPLIT.split(_STOP.split(before)[-1]) if c.strip() and not _ADVERBIAL.match(c.strip())]
+    if len(clauses) < 2 or not all(re.search(r"[0-9０-９]", c) for c in clauses[-2:]):
+        return None
+    first, second = (subject_of(c, unit) for c in clauses[-2:])
+    return f"{first}和{second}" if first and second and first != second else None
+
+
+# A list that shares the verb its first clause opens on ("支持包头打造精品钢材基地，鄂尔多斯打造…，赤峰
+# 打造…"): each later clause is a short name and the same second verb, without the first one.
+_LEAD_VERB = re.compile(r"^(?:支持|推动|鼓励|引导|帮助|推进)")
+_SECOND_VERB = re.compile(r"^[\u4e00-\u9fff、]{2,8}?(打造|建设|建成|创建|发展|培育|争创|建立)")
+
+
+def shared_verb(before: str, unit: str) -> str | None:
+    """The verb a list's first clause opens on, when every clause after it, the unit too, has its shape."""
+    clauses = [c for c in _CLAUSE_SPLIT.split(_STOP.split(before)[-1]) if c.strip()]
+    unit = re.sub(r"\s+", "", unit)
+    own = _SECOND_VERB.match(unit)
+    if own is None or DOING.match(unit) or _NOT_A_SUBJECT.match(unit) or _LEAD_VERB.match(unit):
+        return None
+    for clause in reversed(clauses):
+        clause = _ENUMERATOR.sub("", re.sub(r"\s+", "", clause))
+        verb = _LEAD_VERB.match(clause)
+        theirs = _SECOND_VERB.match(clause[verb.end():] if verb else clause)
+        if theirs is None or theirs.group(1) != own.group(1):
+            return None
+        if verb:
+            return verb.group()
+    return None
+
+
 def _with_measure(noun: str, unit: str, measure: str) -> str:
     """The thing measured, with the measure the skipped clauses named unless the unit names its own."""
     own = MEASURE_START.match(unit) or re.match(rf"^\s*{_ADVERBS}(?:{_USE}|{_STATE})", unit)
@@ -290,7 +330,7 @@ def _object_of(rest: str) -> str:
 
 
 def _noun(noun: str) -> str | None:
-    noun = re.sub(r"^(?:各类|各种|所有)", "", noun.strip("、“"))
+    noun = re.sub(r"^(?:各类|各种|所有)", "", noun.strip("、"))
     ok = (MIN_SUBJECT <= len(noun) <= MAX_SUBJECT and not re.search(r"[0-9０-９]", noun)
           and _balanced(noun) and not _NOT_A_SUBJECT.match(noun))
     return noun if ok else None
@@ -319,11 +359,11 @@ def carry_subject(summary: str, unit: str, sentence: str) -> str:
     if at <= 0:
         return summary
     if opens_without_subject(unit):
-        subject = subject_of(sentence[:at], unit)
+        subject = pair_subject(sentence[:at], unit) or subject_of(sentence[:at], unit)
     elif DOING.match(unit):
         subject = subject_of(sentence[:at], unit, organ=True)
     else:
-        return summary
+        subject = shared_verb(sentence[:at], unit)
     if subject is None or subject in summary:
         return summary
     out = subject + summary
