@@ -173,22 +173,23 @@ _LEVEL = r"达到|达|超(?=[0-9０-９万千百亿])|增长|增至|增产|减�
 _CHANGE = r"增加|减少|提高|降低|提升|净增|净减"
 # what the thing named before is spent on or shows ("主要用于…", "呈现…", "较“十三五”末净增…")
 _USE = r"主要用于|专项用于|用于|呈现|较“"
-_ADVERBS = (r"(?:去年|今年|全年|当年|人均|又|再|还|也|均|都|已|已经|分别|首次|连续\d+年|实际|五年|基本|"
+_ADVERBS = (r"(?:去年|今年|全年|当年|人均|年均|又|再|还|也|均|都|已|已经|分别|首次|连续[0-9一二三四五六七八九十两]+年|实际|"
+            r"五年|基本|"
             r"总计|累计|合计|共计|比上年|较上年|同比)*")
 _MEASURE = r"总里程|总量|总数|总额|总规模|覆盖面|覆盖率|参保人数|救助人数|单产|占比|收入比|增速"
 PREDICATE_START = re.compile(
     rf"^\s*{_ADVERBS}"
     rf"(?:(?:{_LEVEL})|(?:{_CHANGE})(?=约?[0-9０-９])|(?:{_USE})|"
     # what is measured of something the sentence named before: 总里程, 总数, 参保人数, 单产
-    rf"(?:{_MEASURE})(?=[0-9达为超突增下提居占接扩]))"
+    rf"(?:{_MEASURE})(?=[0-9达为超突增下提居占接扩缩]))"
 )
-MEASURE_START = re.compile(rf"^\s*{_ADVERBS}(?P<measure>{_MEASURE})(?=[0-9达为超突增下提居占接扩])")
+MEASURE_START = re.compile(rf"^\s*{_ADVERBS}(?P<measure>{_MEASURE})(?=[0-9达为超突增下提居占接扩缩])")
 # A measure that ends a subject ("高速公路|通车里程", "粮食|总产", "中央政府投资|总额"): a unit that
 # names its own measure ("总里程达…") or uses the thing ("主要用于…") speaks of the thing itself.
-_MEASURE_TAIL = re.compile(r"(?:总产量|总产|产量|通车里程|运营里程|里程|总额|总量|总规模|规模|总数|人数|试点城市)$")
+_MEASURE_TAIL = re.compile(r"(?:人均收入|总产量|总产|产量|通车里程|运营里程|里程|总额|总量|总规模|规模|总数|人数|试点城市)$")
 # A clause that opens on what its subject is, does as an organ or undergoes: a role, a standing,
 # a comparison ("负责…", "由市政府分管领导担任召集人", "成为…", "是2010年的2.2倍", "经得起…").
-_STATE = (r"负责|由(?!于)|成为|作为|是|包括|经得起|难以|名列|被|给|全面接受|有(?=鲜明|明显|较|很)|用在|"
+_STATE = (r"负责|由(?!于)|创(?=历史|新高|有)|成为|作为|是|包括|经得起|难以|名列|被|给|全面接受|有(?=鲜明|明显|较|很)|用在|"
           r"重点支持|重点用于")
 STATE_START = re.compile(rf"^\s*(?:并|同时|还|也|又|均|都|已|已经|正在|正|仍|多次|再次|必须|需|应|不断|持续)*(?:{_STATE})")
 # A count with nothing after its figure ("基本建成511万套", "每人每年1500元"): it counts what the
@@ -202,7 +203,8 @@ _SUBJECT_END = re.compile(
     rf"[0-9０-９]|[在由从又再已每]|比上年|较上年|同比|年均|人均(?=[0-9０-９增提减达超])|连续|首次|持续|稳定在|稳步|"
     rf"居全|居世界|居首|居第|居前|{_LEVEL}|{_CHANGE}|创(?!新)|"
     r"负责|充分|正式|必须|(?<![主重需纲摘])要(?!素)|(?<!特别)(?<!或)是|不断|加快|实现|(?<!首)都|合计|累计|共计|总计|"
-    r"取得|形成|正在|正处|处在|处于|日益|明显|显著|大幅|逐步|有序|成为|(?<![为作])为(?=[全各本])"
+    r"取得|形成|正在|正处|处在|处于|日益|明显|显著|大幅|逐步|有序|成为|(?<![为作])为(?=[全各本])|连跨|连创|频繁|相继|"
+    r"陆续|先后|根据|按照|依据|围绕"
 )
 # A clause that opens on what the reporter did names no subject of a count ("加强…", "我们…").
 _NOT_A_SUBJECT = re.compile(
@@ -214,8 +216,8 @@ _NOT_A_SUBJECT = re.compile(
 # 基本养老金"): a clause after it that opens on a state or a quantity speaks of that thing.
 _ACTION_ON = re.compile(
     r"^(?:(?:全面|大力|扎实|积极|进一步|深入|着力|切实|稳步|认真|继续|连续第?[0-9０-９一二三四五六七八九十]+年|"
-    r"毫不放松地)*)(?:推进|推动|深化|加强|强化|完善|建立|健全|落实好|落实|优化|提高|扩大|实施|开展|"
-    r"启动|出台|制定|支持)(?P<object>.+)$"
+    r"毫不放松地|从[^，]{1,6}?(?:开始|起)|拟|连续几年)*)(?:推进|推动|深化|加强|强化|完善|建立|健全|落实好|落实|"
+    r"优化|提高|扩大|实施|开展|启动|出台|制定|支持|发行)(?P<object>.+)$"
 )
 # A list number or a dash that opens a clause is no part of its subject ("（一）", "三是", "1.", "——").
 _ENUMERATOR = re.compile(r"^(?:[（(][一二三四五六七八九十0-9０-９]+[)）]|[一二三四五六七八九十]+是|[0-9０-９]+[.．、]|——)+")
@@ -225,17 +227,19 @@ _ADVERBIAL = re.compile(r"^(?:经过|通过|随着|为了|按照|根据|扣除|�
 # A time, a scope or a verb of doing before what is counted: "今年", "全省", "新开工保障性安居工程740万套".
 _CLAUSE_HEAD = re.compile(
     r"^(?:其中|同时|此外|另外|目前|今年|去年|全年|当年|上半年|下半年|全省|全市|全区|全县|全国)*"
-    r"(?:新开工|新建|新增|开工|建成|投入|完成|开通|发行|实际使用)?"
+    r"(?:(?:新开工|新建|新增|开工|建成|投入|完成|开通|发行|实际使用)(?=[^0-9０-９]*[0-9０-９]))?"
 )
 # A clause of doing ("研究制定…", "结合实际制定…", "组织设计培训内容") has an agent: the reporting
 # government when none is named, else the organisation its sentence opens on (ORGAN).
 DOING = re.compile(
-    r"^\s*(?:并|同时|还|也|要|需|应|积极|认真|努力|切实|及时|统一)*(?:研究|制定|组织|做好|确定|监督|指导|开展|推进|推动|"
+    r"^\s*(?:并|同时|还|也|要|需|应|可以|可|积极|认真|努力|切实|及时|统一)*(?:研究|制定|采用|委托|组织|做好|确定|监督|指导|开展|推进|推动|"
     r"落实|建立|加强|完善|审核|担任|协调|报送|发布|提供|实施|争取|开设|设计|承担|配合|督促|统筹|搭建|结合|负责|"
     r"编制|拟定|对接|做到|利用|邀请|组建)"
 )
 ORGAN = re.compile(r"(?:(?<![布格结大全当])局|委|处|办|办公室|委员会|会议|协会|学会|中心|团队|小组|政府|部门|机构|单位|组织方|各区|各地|"
                    r"各省|各市|各县|各级)$")
+# "A为B": A takes the role B (an organisation), and B is what acts in the clauses after it.
+_ROLE = re.compile(r"^[\u4e00-\u9fff]{2,14}?为([\u4e00-\u9fff]{2,14})$")
 MIN_SUBJECT, MAX_SUBJECT = 2, 14
 _CLAUSE_SPLIT = re.compile(r"[,，;；:：]")
 _STOP = re.compile(r"[。！？!?]")
@@ -263,9 +267,13 @@ def subject_of(before: str, unit: str = "", organ: bool = False) -> str | None:
             noun = _object_of(action.group("object"))
             if organ and not ORGAN.search(noun):
                 continue  # a sibling action ("搭建线上培训平台"): its agent is named before it
+        elif (role := _ROLE.match(head)) and ORGAN.search(role.group(1)):
+            noun = role.group(1)  # "北京市朝阳区中医协会为全市培训项目办公室": the role acts
         else:
             m = _SUBJECT_END.search(head)
             if m is None or _NOT_A_SUBJECT.match(head):
+                if organ:
+                    continue  # "积极进取、挖掘潜力": the organ is named further back
                 return None
             noun = head[:m.start()]
         noun = _noun(_with_measure(noun, unit, measure))
