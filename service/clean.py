@@ -11,6 +11,7 @@ Pure functions: no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -247,9 +248,15 @@ HEADING_RE = re.compile(
 _ENUM_PREFIX = re.compile(r"^([一二三四五六七八九十]+是|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|\d+(?:、|[.．](?![0-9０-９])))")
 
 
+_NON_WORD_RUN = re.compile(r"[\s\W_]+")
+
+
+# Memoised (like _enum_number): clean asks for the same paragraph's form several times, and
+# _renumbered_copy asks again for every kept paragraph above each enumerated one.
+@functools.lru_cache(maxsize=8192)
 def _norm(text: str) -> str:
     """Comparable form of a paragraph: no enumerator, whitespace or punctuation."""
-    return re.sub(r"[\s\W_]+", "", _ENUM_PREFIX.sub("", text))
+    return _NON_WORD_RUN.sub("", _ENUM_PREFIX.sub("", text))
 
 
 def _repeats(text: str, seen_text: str) -> bool:
@@ -260,7 +267,8 @@ def _repeats(text: str, seen_text: str) -> bool:
     n = _norm(text)
     if _SENTENCE_PUNCT.search(text):
         return n in seen_text
-    return f"|{n}|" in f"|{seen_text}"
+    # as ``f"|{n}|" in f"|{seen_text}"``, without copying the whole text seen for every block
+    return seen_text.startswith(f"{n}|") or f"|{n}|" in seen_text
 
 
 def _ends_sentence(text: str) -> bool:
@@ -271,7 +279,7 @@ def _is_chrome(block: Block) -> bool:
     t = block.visible
     if _LONE_NUMBER.match(t):
         return False  # a number (a table cell, a figure cut off by markup) is never page chrome
-    if _CONTACT.search(t) and len(t) <= 80:
+    if len(t) <= 80 and _CONTACT.search(t):  # length first: the pattern backtracks on long text
         return True
     # short markup leftovers and menu words: no CJK sentence in them
     return len(t) <= 2 or (len(t) <= 6 and not _ends_sentence(t) and not re.search(r"[\u4e00-\u9fff]{2}", t))
@@ -502,12 +510,16 @@ def clean(raw: str) -> Cleaned:
 _CJK_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九十", 1)}
 
 
+_ENUM_PUNCT = re.compile(r"[是、（()）.．]")
+
+
+@functools.lru_cache(maxsize=8192)
 def _enum_number(text: str) -> int | None:
     """The number of an enumerated paragraph ("三是" 3, "(12)" 12, "二、" 2), None if it has none."""
     m = _ENUM_PREFIX.match(text)
     if not m:
         return None
-    mark = re.sub(r"[是、（()）.．]", "", m.group(0))
+    mark = _ENUM_PUNCT.sub("", m.group(0))
     if mark.isdigit():
         return int(mark)
     if len(mark) == 1:

@@ -29,20 +29,30 @@ def figures(evidence: str) -> list[str]:
     return out
 
 
+# Compiled once: these run for every item of every digest (re's own cache lookup per call
+# cost as much as the match on short evidence).
+_NUMBER_VALUE = re.compile(r"\d+(?:\.\d+)?")
+_SPACES = re.compile(r"\s+")
+_NOT_WORD = re.compile(r"[^\u4e00-\u9fff0-9A-Za-z]")
+_EDGE_PUNCT = ",，、;；:："
+_HEDGE = re.compile(r"^(要|并|同时|还|也)(?=[\u4e00-\u9fff]{2})")
+
+
 def numbers_in(text: str) -> list[str]:
-    return re.findall(r"\d+(?:\.\d+)?", text)
+    return _NUMBER_VALUE.findall(text)
 
 
 def summary_is_faithful(summary: str, evidence: str) -> bool:
     """A number in a summary that is not in its evidence is a defect, and so is a figure
     whose unit or wording changed ("3万余人次" summarized as "3万人次")."""
-    squashed = re.sub(r"\s+", "", evidence)
-    return (all(n in evidence for n in numbers_in(summary))
-            and all(re.sub(r"\s+", "", f) in squashed for f in figures(summary)))
+    if not all(n in evidence for n in numbers_in(summary)):
+        return False
+    squashed = _SPACES.sub("", evidence)
+    return all(_SPACES.sub("", f) in squashed for f in figures(summary))
 
 
 def _bigrams(text: str) -> set[str]:
-    s = re.sub(r"[^\u4e00-\u9fff0-9A-Za-z]", "", text)
+    s = _NOT_WORD.sub("", text)
     return {s[i:i + 2] for i in range(len(s) - 1)}
 
 
@@ -89,8 +99,8 @@ def summarize_evidence(evidence: str) -> str:
     Whitespace (OCR gaps, line breaks) goes, the sentence gets a full stop. Nothing is
     paraphrased, so no figure can drift.
     """
-    text = re.sub(r"\s+", "", evidence).strip(",，、;；:：")
-    text = re.sub(r"^(要|并|同时|还|也)(?=[\u4e00-\u9fff]{2})", "", text)
+    text = _SPACES.sub("", evidence).strip(_EDGE_PUNCT)
+    text = _HEDGE.sub("", text)
     return text if text.endswith(("。", "！", "？")) else text + "。"
 
 
@@ -114,8 +124,11 @@ def _visible_after(text: str, i: int) -> str:
     return text[i] if i < len(text) else ""
 
 
+_DIGITS = "0123456789０１２３４５６７８９"  # _DIGIT's class, for one character at a time
+
+
 def _digit(ch: str) -> bool:
-    return bool(ch) and bool(_DIGIT.match(ch))
+    return bool(ch) and ch in _DIGITS
 
 
 def cuts_number(text: str, start: int, end: int) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from service.clean import CLOSERS, HEADING_RE, MASK, TERMINAL, Block
 
@@ -193,17 +194,20 @@ def split_sentences(start: int, text: str) -> list[tuple[int, int]]:
 
 
 _DIGIT = re.compile(r"[0-9０-９]")
-_LEAD_BLANK = re.compile(rf"^[\s{MASK}]*")
-_TRAIL_BLANK = re.compile(rf"[\s{MASK}]*$")
+_ANY_DIGIT = re.compile(r"\d")
+# What the regex class [\s MASK] matches, as a str.strip argument: strip runs in C, where the
+# anchored pattern was tried at every position of every clause (no whitespace code point is
+# above U+3000; tests/unit/test_segment_speed.py checks both sets over all of Unicode).
+_BLANKS = re.sub(r"\S", "", "".join(map(chr, range(0x3001)))) + MASK
 
 
 def _lead_ws(s: str) -> int:
     """Leading whitespace and masked markup: a unit never begins or ends on a tag."""
-    return _LEAD_BLANK.match(s).end()
+    return len(s) - len(s.lstrip(_BLANKS))
 
 
 def _trail_ws(s: str) -> int:
-    return len(s) - _TRAIL_BLANK.search(s).start()
+    return len(s) - len(s.rstrip(_BLANKS))
 
 
 def visible(s: str) -> str:
@@ -229,8 +233,9 @@ def split_clauses(raw: str, start: int, end: int) -> list[tuple[int, int]]:
     text = raw[start:end]
     out, pos = [], 0
     breaks = OCR_BREAK if _looks_ocr(text) else CLAUSE_BREAK
+    quoted = "“" in text or "《" in text  # without an opening mark no break is inside a quote
     for m in breaks.finditer(text):
-        if _inside_quote(text, m.start()):
+        if quoted and _inside_quote(text, m.start()):
             continue
         out.append((pos, m.start()))
         pos = m.end()
@@ -253,12 +258,26 @@ def _inside_quote(text: str, pos: int) -> bool:
     return before.count("“") > before.count("”") or before.count("《") > before.count("》")
 
 
+_NON_CONTENT = re.compile(r"[\s\W_]")
+
+
 def _content_len(s: str) -> int:
-    return len(re.sub(r"[\s\W_]", "", s))
+    return len(_NON_CONTENT.sub("", s))
+
+
+def _content_counter(raw: str, start: int, end: int):
+    """``count(a, b) == _content_len(raw[a:b])`` for start <= a <= b <= end, from one prefix sum:
+    grouping measures the growing unit again after every clause. A content character is one
+    the pattern keeps: exactly ``str.isalnum`` (the test checks it over all of Unicode)."""
+    prefix = list(accumulate(map(str.isalnum, raw[start:end]), initial=0))
+    return lambda a, b: prefix[b - start] - prefix[a - start]
 
 
 def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pair_max: int = 0) -> list[Unit]:
     """Glue clauses that cannot carry a claim alone onto their neighbour; drop lead-ins."""
+    if not clauses:
+        return []
+    count = _content_counter(raw, clauses[0][0], clauses[-1][1])
     units: list[list[int]] = []
     pending_start: int | None = None
     for a, b in clauses:
@@ -267,6 +286,7 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
         if enum and b - a > enum.end():
             a += enum.end()
             piece = raw[a:b]
+        piece_start = a  # ``a`` may move back to a pending head below; ``piece`` does not
         if LEAD_IN.match(piece.strip()):
             if _DIGIT.search(piece) and (a, b) != clauses[-1] and pending_start is None:
                 pending_start = a  # "2025年,", "截至6月底,": a date stays with the claim it dates
@@ -279,8 +299,8 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
         if FRAME_HEAD.match(piece) and (a, b) != clauses[-1]:
             pending_start = a  # "聚焦聚力疫情防控," heads the claim after it
             continue
-        if _content_len(piece) < min_chars:
-            if units and _content_len(raw[units[-1][0] : units[-1][1]]) < 30:
+        if count(piece_start, b) < min_chars:
+            if units and count(units[-1][0], units[-1][1]) < 30:
                 units[-1][1] = b  # a short tail belongs to the claim before it
             else:
                 pending_start = a  # a short head belongs to the claim after it
@@ -288,10 +308,10 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
         # two short clauses usually make one claim, unless each states its own figure or each
         # opens on its own action ("深化公立医院综合改革,加快分级诊疗制度建设": two tasks)
         prev = raw[units[-1][0] : units[-1][1]] if units else ""
-        both_figures = bool(re.search(r"\d", piece)) and bool(re.search(r"\d", prev))
+        both_figures = bool(_ANY_DIGIT.search(piece)) and bool(_ANY_DIGIT.search(prev))
         parallel = bool(ACTION_START.match(piece)) and bool(ACTION_START.match(prev))
         if pair_max and units and units[-1][2] == 1 and not both_figures and not parallel and \
-                _content_len(raw[units[-1][0] : b]) <= pair_max:
+                count(units[-1][0], b) <= pair_max:
             units[-1][1] = b
             units[-1][2] += 1
             continue
@@ -301,7 +321,7 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
             units[-1][1] = clauses[-1][1]
         else:
             units.append([pending_start, clauses[-1][1], 1])
-    return [Unit(a, b, visible(raw[a:b])) for a, b, _ in units if _content_len(raw[a:b]) >= 4]
+    return [Unit(a, b, visible(raw[a:b])) for a, b, _ in units if count(a, b) >= 4]
 
 
 # Two adjacent short clauses of at most this many characters make one claim (unless they are
@@ -323,10 +343,11 @@ def segment(raw: str, blocks: list[Block], min_chars: int = 8, pair_max: int = P
     ranks: tuple[float, ...] = ()  # the heading rank of each entry of ``context``
     last_sentence: str | None = None  # the sentence that may introduce an enumerated list
     paras = paragraphs(raw, blocks)
+    upcoming = _next_numbered_all(paras)
     for para, (block, head) in enumerate(paras):
         if head:
             headings.append(block)
-            context, ranks = _nest(context, ranks, visible(block.text), last_sentence, _next_numbered(paras, para))
+            context, ranks = _nest(context, ranks, visible(block.text), last_sentence, upcoming[para])
             paths.append(context)
             heading = visible(block.text)
             last_sentence = None
@@ -472,6 +493,19 @@ def _goes_on(context: tuple[str, ...], ranks: tuple[float, ...], upcoming: str) 
 def _next_numbered(paras: list[tuple[Block, bool]], i: int) -> str | None:
     """The next numbered heading after paragraph ``i`` (None if there is none)."""
     return next((b.text for b, head in paras[i + 1:] if head and heading_rank(b.text)), None)
+
+
+def _next_numbered_all(paras: list[tuple[Block, bool]]) -> list[str | None]:
+    """``_next_numbered(paras, i)`` for every ``i`` in one backward pass (a scan per heading
+    was quadratic in the paragraphs of a long report)."""
+    out: list[str | None] = [None] * len(paras)
+    following = None
+    for i in range(len(paras) - 1, -1, -1):
+        out[i] = following
+        block, head = paras[i]
+        if head and heading_rank(block.text):
+            following = block.text
+    return out
 
 
 def _heading_task(raw: str, block: Block, context: tuple[str, ...], index: int, para: int) -> Sentence:
