@@ -200,7 +200,7 @@ BARE_COUNT = re.compile(r"^\s*(?:基本|累计|共|已|全部|每人每年|每�
 # preposition or modal before its verb ("粮食总产量|在上年…基础上", "城镇居民基本医疗保险试点城市|
 # 由上年的88个", "南水北调中线一期工程|正式通水", "各区政府|要建立", "新动能|对稳就业…").
 _SUBJECT_END = re.compile(
-    rf"[0-9０-９]|[在由从又再已每]|比上年|较上年|同比|年均|人均(?=[0-9０-９增提减达超])|连续|首次|持续|稳定在|稳步|"
+    rf"[0-9０-９]|[在由又再已每]|从(?!业)|比上年|较上年|同比|年均|人均(?=[0-9０-９增提减达超])|连续|首次|持续|稳定在|稳步|"
     rf"居全|居世界|居首|居第|居前|{_LEVEL}|{_CHANGE}|创(?!新)|"
     r"负责|充分|正式|必须|(?<![主重需纲摘])要(?!素)|(?<!特别)(?<!或)是|不断|加快|实现|(?<!首)都|合计|累计|共计|总计|"
     r"取得|形成|正在|正处|处在|处于|日益|明显|显著|大幅|逐步|有序|成为|(?<![为作])为(?=[全各本])|连跨|连创|频繁|相继|"
@@ -208,7 +208,7 @@ _SUBJECT_END = re.compile(
 )
 # A clause that opens on what the reporter did names no subject of a count ("加强…", "我们…").
 _NOT_A_SUBJECT = re.compile(
-    r"^(?:我们|我省|我市|我区|我县|我局|这|此|该|其|每|要|将|并|把|对|为|以|在|通过|按照|围绕|坚持|全面|持续|不断|积极|大力|加快|"
+    r"^(?:我们|我省|我市|我区|我县|我局|这|此|该|其|每|要|将|并|把|对|为|以|在|通过|按照|围绕|坚持|全面|持续|不断|积极|大力|加快|提出|"
     r"深入|扎实|着力|努力|切实|进一步|推动|推进|促进|加强|强化|完善|深化|提升|实施|开展|落实|建立|健全|发挥|"
     r"做好|抓好|支持|鼓励|引导|打造|构建|培育|发展|组织|启动|出台|制定|印发|召开|举办)"
 )
@@ -239,7 +239,7 @@ DOING = re.compile(
 ORGAN = re.compile(r"(?:(?<![布格结大全当])局|委|处|办|办公室|委员会|会议|协会|学会|中心|团队|小组|政府|部门|机构|单位|组织方|各区|各地|"
                    r"各省|各市|各县|各级)$")
 # "A为B": A takes the role B (an organisation), and B is what acts in the clauses after it.
-_ROLE = re.compile(r"^[\u4e00-\u9fff]{2,14}?为([\u4e00-\u9fff]{2,14})$")
+_ROLE = re.compile(r"^[\u4e00-\u9fff]{2,14}?为([\u4e00-\u9fff]{4,14})$")
 MIN_SUBJECT, MAX_SUBJECT = 2, 14
 _CLAUSE_SPLIT = re.compile(r"[,，;；:：]")
 _STOP = re.compile(r"[。！？!?]")
@@ -338,7 +338,7 @@ def _object_of(rest: str) -> str:
 
 
 def _noun(noun: str) -> str | None:
-    noun = re.sub(r"^(?:各类|各种|所有)", "", noun.strip("、"))
+    noun = re.sub(r"^(?:各类|各种|所有|全省|全市|全区|全县|本市|本区)", "", noun.strip("、"))
     ok = (MIN_SUBJECT <= len(noun) <= MAX_SUBJECT and not re.search(r"[0-9０-９]", noun)
           and _balanced(noun) and not _NOT_A_SUBJECT.match(noun))
     return noun if ok else None
