@@ -849,6 +849,29 @@ def grade_track(earlier: str, later: str, track: dict | BaseModel, gold: TrackGo
     return score
 
 
+def retrieval_recall(earlier: str, later: str, commitment_spans: Sequence[Span],
+                     ranked: Sequence[Sequence[Span]], gold: TrackGold, cutoffs: Sequence[int]) -> dict[str, Any]:
+    """How many gold ``later_evidence`` a reader could cite: for each system commitment
+    matched to a gold one (as in :func:`grade_track`), its later statements in the order
+    shown (``ranked``); a gold later evidence counts at cutoff k when one of the first k
+    overlaps it (:func:`spans_match`). Also lists each miss's rank (None: not ranked)."""
+    gold_spans = [(_occurrences(earlier, g.evidence) or [None])[0] for g in gold.commitments]
+    by_gold = {j: i for i, j in max_matching(list(commitment_spans), gold_spans)}
+    found = {k: 0 for k in cutoffs}
+    total, ranks = 0, []
+    for j, g in enumerate(gold.commitments):
+        shown = list(ranked[by_gold[j]]) if j in by_gold else []
+        for ev in g.later_evidence:
+            occ = _occurrences(later, ev)
+            total += 1
+            rank = next((r for r, c in enumerate(shown, 1) if any(spans_match(o, c) for o in occ)), None)
+            ranks.append({"commitment": j, "matched": j in by_gold, "evidence": ev, "rank": rank})
+            for k in cutoffs:
+                found[k] += rank is not None and rank <= k
+    return {"later_gold": total, "found": found, "recall": {k: ratio(found[k], total) for k in cutoffs},
+            "ranks": ranks}
+
+
 def micro_track(scores: Sequence[TrackScore]) -> dict[str, Any]:
     keys = ("gold", "items", "matched", "status_correct", "later_gold", "later_found", "gold_unlocated")
     tot = {k: sum(getattr(s, k) for s in scores) for k in keys}

@@ -34,7 +34,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -315,6 +315,7 @@ class Index:
 
 # ----------------------------------------------------------------------------- decision
 
+CONTEXT_WEIGHT = 2.0  # the commitment's sentence and paragraph lead, beside its own words, in the query
 RELATED = 0.35  # cosine at which a review statement speaks of the commitment (dev pairs)
 FIGURE_RELATED = 0.12  # lower for a statement that also prints a comparable figure
 PLAN_RELATED = 0.25  # a plan-part statement that states last year's figure
@@ -414,12 +415,18 @@ def decide(commitment: Commitment, candidates: Sequence[Candidate]) -> TrackItem
 
 
 def rank(commitments_: Sequence[Commitment], later: str, later_units: Sequence[UnitRef],
-         review: Sequence[bool]) -> list[list[Candidate]]:
-    """Per commitment: later units by similarity, the review part's first."""
+         review: Sequence[bool], contexts: Sequence[str] | None = None, weight: float = CONTEXT_WEIGHT,
+         ) -> list[list[Candidate]]:
+    """Per commitment: later units by similarity, the review part's first. With
+    ``contexts`` (the commitment's sentence and paragraph lead), the query is the
+    commitment's vector plus ``weight`` times its context's: a clause such as "今年拟安排500万亩"
+    names its measure only in the clause before it ("继续实施退耕还林还草")."""
     if not commitments_ or not later_units:
         return [[] for _ in commitments_]
     index = Index.build([u.text for u in later_units])
     sims = index.scores([c.evidence for c in commitments_])
+    if contexts is not None:  # still a cosine scale (0..1): thresholds read one scale
+        sims = (sims + weight * index.scores(contexts)) / (1 + weight)
     out = []
     for row in sims:
         order = np.argsort(-row, kind="stable")[:40]
@@ -427,6 +434,16 @@ def rank(commitments_: Sequence[Commitment], later: str, later_units: Sequence[U
                  for j in order if row[j] > 0]
         out.append(sorted(cands, key=lambda c: (not c.review, -c.score)))
     return out
+
+
+def context_of(units: Sequence[UnitRef]) -> dict[tuple[int, int], str]:
+    """Per unit span: its sentence and its paragraph's first sentence (where a list of
+    tasks says what they are about: "二是实行结构性减税和推进税费改革。")."""
+    lead: dict[int, str] = {}
+    for u in units:
+        lead.setdefault(u.para, u.sentence_text)
+    return {(u.start, u.end): u.sentence_text + ("" if lead[u.para] == u.sentence_text else "\n" + lead[u.para])
+            for u in units}
 
 
 def _reach(later: str, unit: UnitRef) -> str:
@@ -455,9 +472,11 @@ class Prepared:
     earlier: TrackDoc
     later: TrackDoc
     commitments: list[Commitment]
-    candidates: list[list[Candidate]]
+    candidates: list[list[Candidate]]  # ranked by the commitment's own words (the rule-free decision's)
     labeller: str
     warnings: list[str]
+    shown: list[list[Candidate]] = field(default_factory=list)  # ranked with its context (the model's)
+    sentences: list[str] = field(default_factory=list)  # each commitment's sentence in the earlier report
 
 
 def digest_plans(digest: Digest, text: str, which: str, source: str | None) -> list[Span]:
@@ -502,9 +521,13 @@ def prepare(earlier: str, later: str, labeller: Labeller | None = None,
     if not any(review):
         warnings.append("the later report has no review part heading: every statement read as a review")
         review = [True] * len(l_units)
+    contexts = context_of(e_units)
+    sentence_of = {(u.start, u.end): u.sentence_text for u in e_units}
+    shown = rank(found, later, l_units, review, [contexts[c.span] for c in found])
     return Prepared(TrackDoc(title=e_title, chars=len(earlier), source=sources[0]),
                     TrackDoc(title=l_title, chars=len(later), source=sources[1]),
-                    found, rank(found, later, l_units, review), labeller.version, warnings)
+                    found, rank(found, later, l_units, review), labeller.version, warnings, shown,
+                    [sentence_of[c.span] for c in found])
 
 
 def track(earlier: str, later: str, *, labeller: Labeller | None = None,
@@ -530,6 +553,7 @@ BATCH = 8  # commitments per call
 SHORTLIST_REVIEW, SHORTLIST_PLAN = 4, 2  # candidates shown per commitment, by part
 SHORTLIST_MIN = 0.05
 _SHOWN_CHARS = 160
+_BEFORE_CHARS = 60  # of a sentence, before the unit shown in it
 
 
 class TrackVerdict(BaseModel):
@@ -548,16 +572,38 @@ def shortlist(candidates: Sequence[Candidate]) -> list[Candidate]:
     return review + plan
 
 
+def statement_span(c: Candidate) -> Span:
+    """Where the statement cited for a candidate lies (as ``apply_verdict`` cites it)."""
+    return (_statement(c) if c.review else _statement(c, len(c.reach))).span
+
+
+def in_sentence(unit: str, sentence: str, before: int = _BEFORE_CHARS) -> str:
+    """``unit`` inside its sentence, marked 〔…〕: a clause such as "中央财政安排429亿元" says
+    what it is about only in the words around it. Up to ``before`` characters before it."""
+    unit, sentence = _one_line(unit), _one_line(sentence)
+    at = sentence.find(unit)
+    if at < 0 or len(sentence) == len(unit):
+        return unit
+    head = sentence[:at]
+    head = ("…" + head[-before:]) if len(head) > before else head
+    return f"{head}〔{unit}〕{sentence[at + len(unit):]}"
+
+
 def _shown(c: Candidate) -> str:
-    # a plan statement is shown to its sentence's end: "…1.62万亿元，比去年增加2700亿元"
-    return _one_line(c.unit.text if c.review else c.reach)[:_SHOWN_CHARS]
+    # the statement cited is the unit (a plan statement: to its sentence's end, "…1.62万亿元，
+    # 比去年增加2700亿元"), shown inside its sentence
+    text = in_sentence(c.unit.text, c.unit.sentence_text)
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"
 
 
-def track_request(batch: Sequence[tuple[Commitment, list[Candidate]]], context: str = "") -> LLMRequest:
+def track_request(batch: Sequence[tuple[Commitment, list[Candidate]]], context: str = "",
+                  sentences: Sequence[str] | None = None) -> LLMRequest:
+    """One call for a batch; ``sentences``: each commitment's sentence in the earlier report."""
     prompt = load_prompt("track")
     lines = []
     for n, (c, cands) in enumerate(batch, 1):
-        lines.append(f"【承诺 {n}】{_one_line(c.evidence)}")
+        shown = in_sentence(c.evidence, sentences[n - 1]) if sentences else _one_line(c.evidence)
+        lines.append(f"【承诺 {n}】{shown if len(shown) <= 2 * _SHOWN_CHARS else shown[:2 * _SHOWN_CHARS] + '…'}")
         lines += [f"({k})[{'回顾' if cand.review else '新计划'}] {_shown(cand)}" for k, cand in enumerate(cands, 1)]
     return LLMRequest(
         messages=[{"role": "system", "content": prompt.text},
@@ -617,13 +663,14 @@ async def read_with_model(p: Prepared, backend: Backend, *, concurrency: int = 4
     started = time.perf_counter() if started is None else started
     sources = (p.earlier.source, p.later.source)
     fallback = [decide(c, cands) for c, cands in zip(p.commitments, p.candidates)]
-    lists = [shortlist(cands) for cands in p.candidates]
+    lists = [shortlist(cands) for cands in (p.shown or p.candidates)]
     batches = [list(range(i, min(i + batch_size, len(p.commitments)))) for i in range(0, len(p.commitments), batch_size)]
     sem, usage, warnings = asyncio.Semaphore(concurrency), Usage(), list(p.warnings)
 
     async def one(k: int, ids: list[int]) -> dict[int, TrackVerdict]:
         request = track_request([(p.commitments[i], lists[i]) for i in ids],
-                                context=f"track {sources[0] or '<earlier>'} batch {k}")
+                                context=f"track {sources[0] or '<earlier>'} batch {k}",
+                                sentences=[p.sentences[i] for i in ids] if p.sentences else None)
         async with sem:
             try:
                 reply, used = await ask(backend, request, TrackReply)

@@ -8,9 +8,10 @@ no OPENAI_* in the environment, so a change to the prompt, the retrieval of cand
 batching shows up as a missing recording (a non-zero exit), and a change to how replies are
 read shows up in the figures.
 
-The floors are what the replay measured when recorded, rounded down to 2 decimals (status
-accuracy 0.789 -> 0.78, later-evidence recall 0.724 -> 0.72), so any regression fails. They are
-below issue 28's targets (0.80 / 0.75): the test guards what is measured, not what is hoped.
+The floors are what the replay measured when recorded, rounded down to 2 decimals, so any
+regression fails: with prompt track-v2 and candidates ranked with the commitment's sentence
+(status accuracy 62/71 = 0.873 -> 0.87, later-evidence recall 49/58 = 0.845 -> 0.84; issue 28
+asks 0.80 / 0.75). The first recording (track-v1, own words only) measured 0.789 / 0.724.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ TRACKING = ROOT / "fixtures" / "tracking"
 RECORDINGS = ROOT / "fixtures" / "recordings" / "track"
 PAIRS = sorted(p for p in TRACKING.iterdir() if p.is_dir())
 
-STATUS_FLOOR = 0.78
-LATER_RECALL_FLOOR = 0.72
+STATUS_FLOOR = 0.87
+LATER_RECALL_FLOOR = 0.84
 
 
 def run_cli(*args: str, tmp: Path) -> subprocess.CompletedProcess:

@@ -255,8 +255,22 @@ def test_track_request_numbers_candidates_and_names_their_part():
                          (commitment("今年拟安排财政赤字13500亿元"), [plan])])
     user = req.messages[1]["content"]
     assert "【承诺 1】城镇新增就业900万人以上\n(1)[回顾] 城镇新增就业1102万人" in user
-    assert "【承诺 2】今年拟安排财政赤字13500亿元\n(1)[新计划] 今年拟安排财政赤字1.62万亿元，比去年增加2700亿元" in user
-    assert req.prompt_version.startswith("track-v1+") and req.json_schema == TrackReply.model_json_schema()
+    # a candidate is shown inside its sentence, itself marked 〔…〕
+    assert "【承诺 2】今年拟安排财政赤字13500亿元\n(1)[新计划] 〔今年拟安排财政赤字1.62万亿元〕，比去年增加2700亿元" in user
+    assert req.prompt_version.startswith("track-v2+") and req.json_schema == TrackReply.model_json_schema()
+    # and so is a commitment, when its sentence is given
+    req = track_request([(commitment("今年拟安排500万亩"), [cand("新一轮退耕还林还草启动实施", 0.5)])],
+                        sentences=["继续实施退耕还林还草，今年拟安排500万亩。"])
+    assert "【承诺 1】继续实施退耕还林还草，〔今年拟安排500万亩〕。\n(1)[回顾] 新一轮退耕还林还草启动实施" in req.messages[1]["content"]
+
+
+def test_in_sentence_marks_the_unit_and_keeps_the_words_before_it_short():
+    from service.track import in_sentence
+
+    assert in_sentence("甲乙", "甲乙") == "甲乙"
+    assert in_sentence("丙", "甲乙丙丁") == "甲乙〔丙〕丁"
+    assert in_sentence("丙", "甲乙丙丁", before=1) == "…乙〔丙〕丁"
+    assert in_sentence("戊", "甲乙丙丁") == "戊"  # not in the sentence: the unit alone
 
 
 def test_apply_verdict_corrects_a_status_the_figures_contradict():
@@ -286,3 +300,50 @@ def test_a_target_restated_is_one_commitment_but_a_shared_increase_is_not():
     subsidy = unit("中央财政拟安排补贴资金1230亿元，比上年增加200亿元")
     fund = unit("中央财政拟安排200亿元专项资金")
     assert not _restated(fund, parse_figures(fund.text), [(subsidy, parse_figures(subsidy.text))])
+
+
+# ----------------------------------------------------------------------------- the model's candidates
+
+
+def unit(text: str, sentence: str, start: int, para: int = 0) -> UnitRef:
+    return UnitRef(start, start + len(text), text, sentence, para, (), False, 0)
+
+
+def test_a_clause_is_ranked_with_its_sentence_for_the_model():
+    from service.track import rank
+
+    # "今年拟安排500万亩" names its measure only in the clause before it
+    c = commitment("今年拟安排500万亩")
+    later_text = "新一轮退耕还林还草启动实施。新增节水灌溉面积223万亩。"
+    later = [unit("新一轮退耕还林还草启动实施", "新一轮退耕还林还草启动实施。", 0),
+             unit("新增节水灌溉面积223万亩", "新增节水灌溉面积223万亩。", 14)]
+    own = rank([c], later_text, later, [True, True])[0]
+    shown = rank([c], later_text, later, [True, True], ["继续实施退耕还林还草，今年拟安排500万亩。"])[0]
+    assert own[0].unit.text != "新一轮退耕还林还草启动实施"  # its own words alone miss it
+    assert shown[0].unit.text == "新一轮退耕还林还草启动实施"
+    assert all(0 <= s.score <= 1 + 1e-9 for s in shown)
+
+
+def test_context_of_is_the_sentence_and_the_paragraph_lead():
+    from service.track import context_of
+
+    lead = unit("二是实行结构性减税", "二是实行结构性减税和推进税费改革。", 0, para=3)
+    clause = unit("可减轻负担约5000亿元", "今年全面实施增值税转型，可减轻负担约5000亿元。", 20, para=3)
+    contexts = context_of([lead, clause])
+    assert contexts[(0, lead.end)] == lead.sentence_text  # the lead is its own paragraph's lead
+    assert contexts[(20, clause.end)] == clause.sentence_text + "\n" + lead.sentence_text
+
+
+def test_retrieval_recall_counts_gold_later_evidence_at_each_cutoff():
+    from service.evaluate import retrieval_recall
+
+    gold = TrackGold.model_validate({"commitments": [
+        {"evidence": "城镇新增就业900万人以上", "status": "met", "later_evidence": ["城镇新增就业1102万人"]},
+        {"evidence": "居民消费价格涨幅4%左右", "status": "met", "later_evidence": ["价格上涨2%"]}]})
+    earlier = "城镇新增就业900万人以上，居民消费价格涨幅4%左右。"
+    later = "价格上涨2%。城镇新增就业1102万人。"
+    at = later.index("城镇新增就业1102万人")
+    ranked = [[(0, 6), (at, at + 13)]]  # one system commitment: the first gold one, found at rank 2
+    r = retrieval_recall(earlier, later, [(0, 13)], ranked, gold, (1, 2))
+    assert r["later_gold"] == 2 and r["found"] == {1: 0, 2: 1} and r["recall"] == {1: 0.0, 2: 0.5}
+    assert [(x["matched"], x["rank"]) for x in r["ranks"]] == [(True, 2), (False, None)]
