@@ -12,10 +12,10 @@ error raised here carries ``.usage`` so the caller can count the calls honestly.
 
 from __future__ import annotations
 
-import copy
 import functools
 
 import json
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -51,13 +51,15 @@ class Usage(BaseModel):
 
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:
     # pydantic rebuilds a JSON schema on every call (milliseconds, on the event loop, once per
-    # model call): built once per reply model, handed out as a copy callers may change
-    return copy.deepcopy(_schema(model))
+    # model call): built once per reply model, handed out as a copy callers may change. The
+    # copy is decoded from the schema's JSON text: one C call, where copy.deepcopy walks the
+    # schema in Python (~0.3 ms per model call)
+    return json.loads(_schema_json(model))
 
 
 @functools.cache
-def _schema(model: type[BaseModel]) -> dict[str, Any]:
-    return model.model_json_schema()
+def _schema_json(model: type[BaseModel]) -> str:
+    return json.dumps(model.model_json_schema(), ensure_ascii=False)
 
 
 async def ask(backend: Backend, request: LLMRequest, reply_model: type[T]) -> tuple[T, Usage]:
@@ -119,16 +121,17 @@ def parse_reply(content: str, reply_model: type[T]) -> tuple[T | None, str]:
     return None, error or "the reply is not JSON"
 
 
-def _candidates(content: str) -> list[str]:
+def _candidates(content: str) -> Iterator[str]:
+    """The reply as is, without code fences, then its first balanced JSON value: lazily, since a
+    valid reply needs only the first and the scan for a balanced value walks it char by char."""
     text = content.strip()
-    found = [text]
+    yield text
     unfenced = _strip_fences(text)
     if unfenced != text:
-        found.append(unfenced)
+        yield unfenced
     span = _first_json_value(unfenced)
-    if span is not None and span not in found:
-        found.append(span)
-    return found
+    if span is not None and span not in (text, unfenced):
+        yield span
 
 
 def _strip_fences(text: str) -> str:
