@@ -367,9 +367,9 @@ def _batch_track(directory: Path, out: Path, formats: set[str], settings: Settin
         print(f"reportsum: no two reports of consecutive years in {directory}", file=sys.stderr)
         return 1
     render = {"json": lambda t: tracking.to_json(t) + "\n", "md": tracking.to_markdown, "csv": tracking.to_csv}
-    labeller = _track_labeller(settings)
     for earlier, later in pairs:
-        result = tracking.track(texts[earlier], texts[later], labeller=labeller, sources=(earlier, later))
+        # as `reportsum track`: a model reads the candidates when there is an endpoint
+        result = track_texts(texts[earlier], texts[later], (earlier, later), settings)
         stem = f"{Path(earlier).stem}__{Path(later).stem}"
         for fmt in sorted(formats & set(render)):
             atomic_write(out / f"{stem}.{fmt}", render[fmt](result))

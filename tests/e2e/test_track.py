@@ -165,6 +165,12 @@ def test_batch_track_pairs_yearly_reports(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["gov_2014__gov_2015.csv", "gov_2014__gov_2015.json"]
     track = json.loads((out / "gov_2014__gov_2015.json").read_text(encoding="utf-8"))
     assert track["earlier"]["source"].endswith("gov_2014.txt") and len(track["items"]) >= 30
+    # with an endpoint (here the recorded reader) the model reads the candidates, as in `track`
+    out = tmp_path / "out-model"
+    assert main(["batch", str(reports), "-o", str(out), "--track", "--format", "json", "-q", "--backend", "replay",
+                 "--model", "reader", "--recordings", str(ROOT / "fixtures" / "recordings" / "track")]) == 0
+    track = json.loads((out / "gov_2014__gov_2015.json").read_text(encoding="utf-8"))
+    assert track["meta"]["strategy"] == "model" and track["meta"]["llm_calls"] > 0
 
 
 class Scripted:
