@@ -46,7 +46,10 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("track-page-server")
-    env = clean_env(REPORTSUM_BACKEND="replay", REPORTSUM_API_KEY=TOKEN, REPORTSUM_QUIET="1",
+    # the server reads with a model when it has one: here the recorded reader's replies
+    env = clean_env(REPORTSUM_BACKEND="replay", REPORTSUM_MODEL="reader",
+                    REPORTSUM_RECORDINGS=str(ROOT / "fixtures" / "recordings" / "track"),
+                    REPORTSUM_API_KEY=TOKEN, REPORTSUM_QUIET="1",
                     REPORTSUM_DB=str(tmp / "jobs.sqlite3"), REPORTSUM_CACHE=str(tmp / "cache.sqlite3"))
     server = ServerProcess(env, tmp / "server.log").start()
     yield server
