@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from service.config import Settings
-from service.errors import ConfigError, ReportsumError
+from service.errors import ConfigError, InputError, ReportsumError
 from service.models import CATEGORIES
 
 WORK_SUFFIX = ".distill"
@@ -161,9 +161,13 @@ def write_training(directory: Path, work: Path, entries: dict[str, dict[str, Any
         why = unusable(entry, digest)
         text = None
         if why is None:
-            text = read_bytes((directory / rel).read_bytes(), rel)
-            if content_sha256(text) != (digest.get(META_KEY) or {}).get("content_sha256"):
-                why = "changed since it was read; rerun"
+            try:
+                text = read_bytes((directory / rel).read_bytes(), rel)
+            except (OSError, InputError) as exc:
+                why = f"cannot read it again: {exc}"
+            else:
+                if content_sha256(text) != (digest.get(META_KEY) or {}).get("content_sha256"):
+                    why = "changed since it was read; rerun"
         if why is not None:
             out.failed.append((rel, why))
             continue
