@@ -170,3 +170,12 @@ def test_a_track_job_interrupted_by_a_crash_completes_once_after_restart(
         assert store.get(job.id).completions == 1
     finally:
         store.close()
+
+
+def test_openapi_documents_the_track_routes_and_their_bodies(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/tracks", "/v1/tracks/jobs", "/v1/tracks/jobs/{job_id}"} <= set(schema["paths"])
+    body = schema["paths"]["/v1/tracks"]["post"]["requestBody"]["content"]
+    assert body["application/json"]["schema"]["$ref"] == "#/components/schemas/TrackRequest"
+    assert set(body["multipart/form-data"]["schema"]["properties"]) == {"earlier", "later"}
+    assert set(schema["components"]["schemas"]["TrackRequest"]["properties"]) == {"earlier", "later"}
