@@ -189,7 +189,7 @@ MEASURE_START = re.compile(rf"^\s*{_ADVERBS}(?P<measure>{_MEASURE})(?=[0-9达为
 _MEASURE_TAIL = re.compile(r"(?:人均收入|总产量|总产|产量|通车里程|运营里程|里程|总额|总量|总规模|规模|总数|人数|试点城市)$")
 # A clause that opens on what its subject is, does as an organ or undergoes: a role, a standing,
 # a comparison ("负责…", "由市政府分管领导担任召集人", "成为…", "是2010年的2.2倍", "经得起…").
-_STATE = (r"负责|由(?!于)|创(?=历史|新高|有)|成为|作为|是|包括|经得起|难以|名列|被|给|全面接受|有(?=鲜明|明显|较|很)|用在|"
+_STATE = (r"负责|由(?!于)|创(?=历史|新高|有)|成为|是|包括|经得起|难以|名列|被|给|全面接受|有(?=鲜明|明显|较|很)|用在|"
           r"重点支持|重点用于")
 STATE_START = re.compile(rf"^\s*(?:并|同时|还|也|又|均|都|已|已经|正在|正|仍|多次|再次|必须|需|应|不断|持续)*(?:{_STATE})")
 # A count with nothing after its figure ("基本建成511万套", "每人每年1500元"): it counts what the
@@ -204,7 +204,7 @@ _SUBJECT_END = re.compile(
     rf"居全|居世界|居首|居第|居前|{_LEVEL}|{_CHANGE}|创(?!新)|"
     r"负责|充分|正式|必须|(?<![主重需纲摘])要(?!素)|(?<!特别)(?<!或)是|不断|加快|实现|(?<!首)都|合计|累计|共计|总计|"
     r"取得|形成|正在|正处|处在|处于|日益|明显|显著|大幅|逐步|有序|成为|(?<![为作])为(?=[全各本])|连跨|连创|频繁|相继|"
-    r"陆续|先后|根据|按照|依据|围绕"
+    r"陆续|先后|根据|按照|依据|围绕|积极|大力|努力|认真|切实|全力|着力|主动"
 )
 # A clause that opens on what the reporter did names no subject of a count ("加强…", "我们…").
 _NOT_A_SUBJECT = re.compile(
@@ -238,6 +238,8 @@ DOING = re.compile(
 )
 ORGAN = re.compile(r"(?:(?<![布格结大全当])局|委|处|办|办公室|委员会|会议|协会|学会|中心|团队|小组|政府|部门|机构|单位|组织方|各区|各地|"
                    r"各省|各市|各县|各级)$")
+# An organisation an action founds acts in the clauses after it ("建立…联席会议，由…担任召集人").
+_FOUNDING = re.compile(r"^[\u4e00-\u9fff]{0,6}?(?:建立|成立|组建|设立)")
 # "A为B": A takes the role B (an organisation), and B is what acts in the clauses after it.
 _ROLE = re.compile(r"^[\u4e00-\u9fff]{2,14}?为([\u4e00-\u9fff]{4,14})$")
 MIN_SUBJECT, MAX_SUBJECT = 2, 14
@@ -265,15 +267,15 @@ def subject_of(before: str, unit: str = "", organ: bool = False) -> str | None:
         head = _CLAUSE_HEAD.sub("", clause, count=1)
         if action := _ACTION_ON.match(head):
             noun = _object_of(action.group("object"))
-            if organ and not ORGAN.search(noun):
+            if organ and not (ORGAN.search(noun) and _FOUNDING.match(head)):
                 continue  # a sibling action ("搭建线上培训平台"): its agent is named before it
         elif (role := _ROLE.match(head)) and ORGAN.search(role.group(1)):
             noun = role.group(1)  # "北京市朝阳区中医协会为全市培训项目办公室": the role acts
         else:
             m = _SUBJECT_END.search(head)
+            if organ and (_NOT_A_SUBJECT.match(head) or (m is not None and m.start() == 0)):
+                continue  # "积极进取、挖掘潜力": a clause of doing, its organ is named further back
             if m is None or _NOT_A_SUBJECT.match(head):
-                if organ:
-                    continue  # "积极进取、挖掘潜力": the organ is named further back
                 return None
             noun = head[:m.start()]
         noun = _noun(_with_measure(noun, unit, measure))
