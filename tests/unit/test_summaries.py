@@ -203,6 +203,44 @@ def test_a_subject_never_brings_a_number_and_a_clause_with_its_own_subject_stays
         assert [n for n in __import__("re").findall(r"\d+(?:\.\d+)?", out)] == ["18.5" if "18" in unit else "5"]
 
 
+def test_a_clause_of_state_or_a_bare_count_carries_what_its_sentence_names():
+    sentence = "建立北京市中医药工作部门联席会议，由市政府分管领导担任召集人，研究制定本市中医药发展的重大政策举措。"
+    # what an action founds is what acts after it: a role ("由…担任") and a clause of doing
+    assert with_subject("由市政府分管领导担任召集人", sentence) == "北京市中医药工作部门联席会议由市政府分管领导担任召集人。"
+    assert with_subject("研究制定本市中医药发展的重大政策举措", sentence).startswith("北京市中医药工作部门联席会议研究")
+    # a bare count counts what the clause before counted; an adverbial clause names no one
+    assert with_subject("基本建成511万套", "新开工保障性安居工程740万套，基本建成511万套。") == "保障性安居工程基本建成511万套。"
+    assert with_subject("惠及沿线亿万群众", "经过多年努力，南水北调中线一期工程正式通水，惠及沿线亿万群众。") == \
+        "南水北调中线一期工程惠及沿线亿万群众。"
+    # what an action is done on is what the quantity after it speaks of
+    assert with_subject("全年人均增加1680元", "连续第7年提高企业退休人员基本养老金，全年人均增加1680元。") == \
+        "企业退休人员基本养老金全年人均增加1680元。"
+
+
+def test_measures_pairs_and_shared_verbs_are_carried_as_their_sentence_reads():
+    sentence = "城镇居民基本医疗保险试点城市由上年的88个增加到317个，参保人数增加7359万，总计达到1.17亿。"
+    # the measure a clause opens on replaces the measure of the subject, and goes on to the next clause
+    assert with_subject("参保人数增加7359万", sentence) == "城镇居民基本医疗保险参保人数增加7359万。"
+    assert with_subject("总计达到1.17亿", sentence) == "城镇居民基本医疗保险参保人数总计达到1.17亿。"
+    sentence = "城镇居民人均可支配收入17175元，农村居民人均纯收入5153元，实际增长9.8%和8.5%。"
+    assert with_subject("实际增长9.8%和8.5%", sentence) == "城镇居民人均可支配收入和农村居民人均纯收入实际增长9.8%和8.5%。"
+    sentence = "支持包头打造精品钢材基地，鄂尔多斯打造高铝粉煤灰综合利用基地，加快建设创新中心。"
+    assert with_subject("鄂尔多斯打造高铝粉煤灰综合利用基地", sentence) == "支持鄂尔多斯打造高铝粉煤灰综合利用基地。"
+    assert with_subject("加快建设创新中心", sentence) == "加快建设创新中心。"  # a clause of its own verb
+
+
+def test_an_organisation_acts_but_the_reporter_and_a_thing_worked_on_do_not():
+    sentence = "（一）市中医局科教处负责全市培训综合管理和统筹协调，制定培训大纲和考核标准。"
+    assert with_subject("制定培训大纲和考核标准", sentence) == "市中医局科教处制定培训大纲和考核标准。"
+    sentence = "基层医疗卫生机构是第一道防线,济阳区卫生健康局积极推动区人民医院与专家团队签约,邀请知名专家开展会诊服务。"
+    assert with_subject("邀请知名专家开展会诊服务", sentence) == "济阳区卫生健康局邀请知名专家开展会诊服务。"
+    # "我局" is the reporter; a data centre whose building is pushed on is no organisation that acts
+    assert with_subject("组织设计培训内容", "我局负责制定全行业培训方案，搭建线上培训平台，组织设计培训内容。") == "组织设计培训内容。"
+    assert with_subject("建立综合监管平台", "推进医共体数据中心建设，建立综合监管平台。") == "建立综合监管平台。"
+    assert with_subject("作为全市公共卫生临床中心", "加大传染病医院建设,强化能力提升,作为全市公共卫生临床中心。") == \
+        "作为全市公共卫生临床中心。"
+
+
 def test_the_learned_item_keeps_its_evidence_and_span():
     text = "一、回顾\n\n全省进出口总值创历史新高，达到5379亿元、增长18.5％。\n"
     units = units_of(segment(text, clean(text).blocks))
