@@ -68,22 +68,32 @@ class Vocabulary:
             self._probes += 1
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
-        return ((keys.astype(np.uint64) * _HASH) >> self._shift).astype(np.int64)
+        # views, not copies: the same bits as astype, and the home slot is below 2**63
+        home = np.asarray(keys, dtype=np.int64).view(np.uint64) * _HASH
+        home >>= self._shift
+        return home.view(np.int64)
 
     def columns(self, keys: np.ndarray) -> np.ndarray:
         """Column of each key, -1 for keys outside the vocabulary."""
-        out = np.full(len(keys), -1, dtype=np.int64)
-        todo = np.arange(len(keys))
         home = self._home(keys)
-        for probe in range(self._probes):
+        if not self._probes:  # an empty vocabulary
+            return np.full(len(keys), -1, dtype=np.int64)
+        # The first probe reads every key's home slot directly (no index of pending keys to
+        # gather through): most keys end there, found or at an empty slot.
+        col = self._slots[home]
+        hit = col >= 0
+        found = hit & (self.keys[np.where(hit, col, 0)] == keys)
+        out = np.where(found, col, -1)
+        todo = np.flatnonzero(hit & ~found)
+        for probe in range(1, self._probes):
+            if not len(todo):
+                break
             col = self._slots[(home[todo] + probe) & (len(self._slots) - 1)]
             hit = col >= 0
             found = hit.copy()
             found[hit] = self.keys[col[hit]] == keys[todo[hit]]
             out[todo[found]] = col[found]
             todo = todo[hit & ~found]  # an empty slot ends the search
-            if not len(todo):
-                break
         return out
 
     def matrix(self, g: Any, expand: bool = True) -> sparse.csr_matrix:
@@ -172,19 +182,24 @@ class Labeller:
             return []
         order = np.argsort(-proba, axis=1, kind="stable")
         rows = np.arange(len(proba))
-        p_top, p_second = proba[rows, order[:, 0]], proba[rows, order[:, 1]]
-        allowed = {(a, b): self._pair_allowed(self.labels[a], self.labels[b])
-                   for a in range(len(self.labels)) for b in range(len(self.labels))}
-        out = []
-        for top, second, pt, ps in zip(order[:, 0].tolist(), order[:, 1].tolist(), p_top.tolist(), p_second.tolist()):
-            if pt < self.min_prob:
-                out.append(())
-                continue
-            cats = [self.labels[top]]
-            if ps >= self.second_threshold and allowed[(top, second)]:
-                cats.append(self.labels[second])
-            out.append(tuple(c for c in cats if c != "other"))
-        return out
+        top, second = order[:, 0], order[:, 1]
+        p_top, p_second = proba[rows, top], proba[rows, second]
+        n = len(self.labels)
+        allowed = np.array([[self._pair_allowed(self.labels[a], self.labels[b]) for b in range(n)]
+                            for a in range(n)])
+        # Every row's answer is one of a few tuples: pick its index with array operations and
+        # look the tuples up, rather than build one tuple per unit in a Python loop.
+        with_second = (p_second >= self.second_threshold) & allowed[top, second]
+        code = np.where(p_top < self.min_prob, n * n, top * n + np.where(with_second, second, top))
+        return list(map(self._decision_table().__getitem__, code.tolist()))
+
+    def _decision_table(self) -> list[tuple[str, ...]]:
+        """``decide``'s answer by code: ``top * n + second`` for the top label with the second
+        one, ``top * n + top`` for it alone, ``n * n`` for nothing; "other" is never emitted."""
+        n = len(self.labels)
+        table = [tuple(c for c in dict.fromkeys((self.labels[a], self.labels[b])) if c != "other")
+                 for a in range(n) for b in range(n)]
+        return [*table, ()]
 
     def _pair_allowed(self, first: str, second: str) -> bool:
         return first == "other" or not self.second_pairs or frozenset((first, second)) in self.second_pairs
