@@ -11,6 +11,9 @@ out: no summary may carry a number its evidence lacks. Printed:
 * ``digests``: each silver document digested by the learned strategy with no endpoint (no model
   call); of the listed units that come out as items, the share whose summary holds the subject;
 * ``units``: ``summaries.with_subject`` on every listed unit and its sentence, whatever its label;
+* ``in reach``: the listed units whose subject is printed, as the reader wrote it, before the unit
+  in its sentence or in its section path: what a carrier that copies words can reach at most (the
+  rest are contractions, "新农保" for "新型农村社会养老保险", verbs, or paraphrases);
 * figure faults (``service.evaluate.figure_faults``) over every item of every digest: must be 0.
 
 ``DIR`` defaults to ``fixtures/silver`` when it holds the articles, else ``../shared/eval/silver``.
@@ -115,10 +118,12 @@ def main() -> None:
         for cat in ("achievements", "problems", "plans"):
             faults += [(stem, it["summary"], f) for it in d[cat]
                        for f in figure_faults(it["summary"], it["evidence"], it["figures"])]
-    emitted = hit = fn_hit = 0
+    emitted = hit = fn_hit = reach = 0
     missed = []
     for row, subject in wanted:
-        fn_hit += subject in with_subject(row["evidence"], sentence_around(row["line"], row["evidence"]))
+        sentence = sentence_around(row["line"], row["evidence"])
+        fn_hit += subject in with_subject(row["evidence"], sentence)
+        reach += subject in sentence[:sentence.find(row["evidence"])] or subject in row["section"]
         _, d = digests[row["doc"]]
         items = [it for c in ("achievements", "problems", "plans") for it in d[c] if it["evidence"] == row["evidence"]]
         if items:
@@ -132,7 +137,9 @@ def main() -> None:
     print(f"listed units whose capable-model summary added a subject (no digit): {len(wanted)}")
     print(f"digests: {hit}/{emitted} emitted units carry the subject ({hit / max(emitted, 1):.1%}); "
           f"{len(wanted) - emitted} not emitted as items")
-    print(f"units: with_subject carries it on {fn_hit}/{len(wanted)} ({fn_hit / max(len(wanted), 1):.1%})")
+    print(f"units: with_subject carries it on {fn_hit}/{len(wanted)} ({fn_hit / max(len(wanted), 1):.1%}); "
+          f"in reach (printed before the unit in its sentence or section path): {reach} "
+          f"({reach / max(len(wanted), 1):.1%})")
     print(f"items whose summary carries a subject: {len(carried)}; the capable reader's summary of the same "
           f"unit holds that subject for {agree} ({agree / max(len(carried), 1):.0%})")
     print(f"figure faults in those items: {carried_faults}; in all items: {len(faults)}")
