@@ -189,7 +189,7 @@ MEASURE_START = re.compile(rf"^\s*{_ADVERBS}(?P<measure>{_MEASURE})(?=[0-9达为
 _MEASURE_TAIL = re.compile(r"(?:人均收入|总产量|总产|产量|通车里程|运营里程|里程|总额|总量|总规模|规模|总数|人数|试点城市)$")
 # A clause that opens on what its subject is, does as an organ or undergoes: a role, a standing,
 # a comparison ("负责…", "由市政府分管领导担任召集人", "成为…", "是2010年的2.2倍", "经得起…").
-_STATE = (r"负责|由(?!于)|创(?=历史|新高|有)|成为|是|包括|经得起|难以|名列|被|给|全面接受|有(?=鲜明|明显|较|很)|用在|"
+_STATE = (r"负责|由(?!于)|创(?=历史|新高|有)|(?<=已)形成|成为|是|包括|经得起|难以|名列|被|给|全面接受|有(?=鲜明|明显|较|很)|用在|"
           r"重点支持|重点用于")
 STATE_START = re.compile(rf"^\s*(?:并|同时|还|也|又|均|都|已|已经|正在|正|仍|多次|再次|必须|需|应|不断|持续)*(?:{_STATE})")
 # A count with nothing after its figure ("基本建成511万套", "每人每年1500元"): it counts what the
@@ -217,7 +217,7 @@ _NOT_A_SUBJECT = re.compile(
 _ACTION_ON = re.compile(
     r"^(?:(?:全面|大力|扎实|积极|进一步|深入|着力|切实|稳步|认真|继续|连续第?[0-9０-９一二三四五六七八九十]+年|"
     r"毫不放松地|从[^，]{1,6}?(?:开始|起)|拟|连续几年)*)(?:推进|推动|深化|加强|强化|完善|建立|健全|落实好|落实|"
-    r"优化|提高|扩大|实施|开展|启动|出台|制定|支持|发行)(?P<object>.+)$"
+    r"优化|提高|扩大|实施|开展|启动|出台|制定|支持|发行|提出)(?P<object>.+)$"
 )
 # A list number or a dash that opens a clause is no part of its subject ("（一）", "三是", "1.", "——").
 _ENUMERATOR = re.compile(r"^(?:[（(][一二三四五六七八九十0-9０-９]+[)）]|[一二三四五六七八九十]+是|[0-9０-９]+[.．、]|——)+")
@@ -232,7 +232,7 @@ _CLAUSE_HEAD = re.compile(
 # A clause of doing ("研究制定…", "结合实际制定…", "组织设计培训内容") has an agent: the reporting
 # government when none is named, else the organisation its sentence opens on (ORGAN).
 DOING = re.compile(
-    r"^\s*(?:并|同时|还|也|要|需|应|可以|可|积极|认真|努力|切实|及时|统一)*(?:研究|制定|采用|委托|组织|做好|确定|监督|指导|开展|推进|推动|"
+    r"^\s*(?:并|同时|还|也|要|需|应|可以|可|积极|认真|努力|切实|及时|统一)*(?:对(?=[^，]{1,20}?(?:进行|开展|实施|给予))|研究|制定|采用|委托|组织|做好|确定|监督|指导|开展|推进|推动|"
     r"落实|建立|加强|完善|审核|担任|协调|报送|发布|提供|实施|争取|开设|设计|承担|配合|督促|统筹|搭建|结合|负责|"
     r"编制|拟定|对接|做到|利用|邀请|组建)"
 )
@@ -240,6 +240,9 @@ ORGAN = re.compile(r"(?:(?<![布格结大全当])局|委|处|办|办公室|委�
                    r"各省|各市|各县|各级)$")
 # An organisation an action founds acts in the clauses after it ("建立…联席会议，由…担任召集人").
 _FOUNDING = re.compile(r"^[\u4e00-\u9fff]{0,6}?(?:建立|成立|组建|设立)")
+_COUNTED = re.compile(r"[0-9０-９][0-9０-９.．]*(?:多|余)?[万亿千百]*[个项条家所座套户名批类种件部]([\u4e00-\u9fff]{2,10})$")
+# "…专家组成专家团队": what a clause ends on founding is an organisation that acts after it.
+_FOUNDED = re.compile(r"(?:组成|组建|成立|设立)([\u4e00-\u9fff]{2,12})$")
 # "A为B": A takes the role B (an organisation), and B is what acts in the clauses after it.
 _ROLE = re.compile(r"^[\u4e00-\u9fff]{2,14}?为([\u4e00-\u9fff]{4,14})$")
 MIN_SUBJECT, MAX_SUBJECT = 2, 14
@@ -269,6 +272,8 @@ def subject_of(before: str, unit: str = "", organ: bool = False) -> str | None:
             noun = _object_of(action.group("object"))
             if organ and not (ORGAN.search(noun) and _FOUNDING.match(head)):
                 continue  # a sibling action ("搭建线上培训平台"): its agent is named before it
+        elif (founded := _FOUNDED.search(head)) and ORGAN.search(founded.group(1)):
+            noun = founded.group(1)
         elif (role := _ROLE.match(head)) and ORGAN.search(role.group(1)):
             noun = role.group(1)  # "北京市朝阳区中医协会为全市培训项目办公室": the role acts
         else:
@@ -334,8 +339,9 @@ def _with_measure(noun: str, unit: str, measure: str) -> str:
 def _object_of(rest: str) -> str:
     """What an action is done on, without the system or programme it is named as ("城乡居民最低
     生活保障|制度建设"); nothing when a figure cuts it (its noun comes after the figure)."""
-    if re.search(r"[0-9０-９]", rest):
-        return ""
+    if re.search(r"[0-9０-９]", rest):  # "出台…等10项民生政策": what is counted, if the count ends it
+        counted = _COUNTED.search(rest)
+        return counted.group(1) if counted else ""
     return re.sub(r"(?<=..)(?:制度建设|制度|建设|试点|政策|工作)$", "", rest)
 
 
@@ -369,7 +375,8 @@ def carry_subject(summary: str, unit: str, sentence: str) -> str:
     if at <= 0:
         return summary
     if opens_without_subject(unit):
-        subject = pair_subject(sentence[:at], unit) or subject_of(sentence[:at], unit)
+        subject = pair_subject(sentence[:at], unit) or subject_of(sentence[:at], unit) or (
+            subject_of(sentence[:at], unit, organ=True) if DOING.match(unit) else None)
     elif DOING.match(unit):
         subject = subject_of(sentence[:at], unit, organ=True)
     else:
