@@ -328,6 +328,17 @@ def shared_verb(before: str, unit: str) -> str | None:
     return None
 
 
+# A period said as a clause of its own just before the unit ("近三年，中央和地方投入105亿元") is the
+# unit's frame: the unit is read with it. ("一年来，…" is left out: readers dropped it 9 times in 12.)
+_PERIOD = re.compile(r"^(?:今年|去年|近[两三五]年|过去一年|过去五年|今后五年|“十[一二三四五六七八九]五”时期)$")
+
+
+def period_before(before: str) -> str | None:
+    clauses = [c for c in _CLAUSE_SPLIT.split(_STOP.split(before)[-1]) if c.strip()]
+    last = re.sub(r"\s+", "", clauses[-1]) if clauses else ""
+    return last if _PERIOD.match(last) else None
+
+
 def _with_measure(noun: str, unit: str, measure: str) -> str:
     """The thing measured, with the measure the skipped clauses named unless the unit names its own."""
     own = MEASURE_START.match(unit) or re.match(rf"^\s*{_ADVERBS}(?:{_USE}|{_STATE})", unit)
@@ -380,7 +391,7 @@ def carry_subject(summary: str, unit: str, sentence: str) -> str:
     elif DOING.match(unit):
         subject = subject_of(sentence[:at], unit, organ=True)
     else:
-        subject = shared_verb(sentence[:at], unit)
+        subject = shared_verb(sentence[:at], unit) or period_before(sentence[:at])
     if subject is None or subject in summary:
         return summary
     out = subject + summary
