@@ -192,11 +192,14 @@ def _drop_stale(articles: Path, gold: Path, keep: set[str]) -> None:
 
 def training_key(work: Path, options: dict[str, Any]) -> str:
     """What the labeller is fitted from: the bytes of every training file (the shipped gold and
-    silver, the readings), the options and reportsum's version. The same key: the same fit,
-    so a rerun that read nothing new does not refit (minutes with validation)."""
-    from service import __version__, train
+    silver, the readings), the options, reportsum's version and the shipped labeller's. The
+    same key, the same fit: a rerun that read nothing new does not refit (minutes with
+    validation)."""
+    from service import __version__, labeller, train
 
-    h = hashlib.sha256(json.dumps({**options, "reportsum": __version__}, sort_keys=True).encode())
+    # the shipped file: --folds none takes its configuration, and it moves with the code
+    versions = {"reportsum": __version__, "shipped labeller": labeller.shipped().version}
+    h = hashlib.sha256(json.dumps({**options, **versions}, sort_keys=True).encode())
     for d in (*train.GOLD_SETS, *train.SILVER_SETS, work / TRAINING / "articles"):
         for path in sorted(Path(d).glob("*.txt")):
             gold = Path(d).parent / "gold" / f"{path.stem}.json"

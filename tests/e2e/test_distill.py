@@ -157,6 +157,11 @@ def test_a_failing_article_is_listed_and_the_rest_still_train(reports, server, s
     assert set(training_files(work)) == {"a_txt", "sub__b_md", "c_txt"}
     assert labeller.load(out).meta["distilled"]["documents"] == 3
 
+    # nothing to read, but another weight: no call, and a refit
+    calls = len(server.requests)
+    assert main([*args[:-2], "1.5", "-q"]) == 0
+    assert len(server.requests) == calls and labeller.load(out).meta["distilled"]["weight"] == 1.5
+
 
 def test_without_an_endpoint_distill_says_so_in_one_line(reports, tmp_path, capsys):
     assert main(["distill", str(reports), "-o", str(tmp_path / "l.json")]) == 1
