@@ -8,9 +8,17 @@ A claim unit is a clause, and a clause often has no subject: ``达到5379亿元�
   path), e.g. ``进出口总值达到5379亿元、增长18.5％`` whose subject the sentence names; never a
   number the evidence lacks, never another unit's claim. What it adds from nowhere is named,
   and the caller shows the evidence instead (and counts it).
-* ``with_subject``: without a model, a unit that opens on a quantity (``又增产291亿斤``,
-  ``主要用于…``) gets what the clause before it counts (``粮食总产量在上年大幅度增长的基础上,
-  又增产291亿斤`` -> ``粮食总产量又增产291亿斤。``); the subject never holds a digit.
+* ``with_subject``: without a model, a unit with no subject of its own gets the one its
+  sentence names before it, copied, never a digit, evidence and span unchanged. A unit that
+  opens on a quantity, a state or a role, or is a bare count (``又增产291亿斤``, ``主要用于…``,
+  ``由…担任召集人``, ``基本建成511万套``) gets the noun phrase the nearest clause opens on (up
+  to its verb, adverb or figure; adverbial clauses passed over), or what an action there is done
+  on (``建立…联席会议``), with the measure a passed clause names (``…参保人数``); a pair of
+  figures gets both subjects before it. A clause of doing gets an organisation its sentence
+  opens on (``市中医局科教处``, never the reporter, ``我局``); a list sharing its first clause's
+  verb gets that verb (``支持…``); a clause after a bare period (``近三年，``) gets the period.
+  Topics of units that have a subject of their own are not carried: the capable reader agreed
+  with a third of them.
 """
 
 from __future__ import annotations
@@ -329,7 +337,8 @@ def shared_verb(before: str, unit: str) -> str | None:
 
 
 # A period said as a clause of its own just before the unit ("近三年，中央和地方投入105亿元") is the
-# unit's frame: the unit is read with it. ("一年来，…" is left out: readers dropped it 9 times in 12.)
+# unit's frame: the unit is read with it. ("一年来，…" is left out: the capable reader dropped it
+# 11 times in 14 on the silver documents.)
 _PERIOD = re.compile(r"^(?:今年|去年|近[两三五]年|过去一年|过去五年|今后五年|“十[一二三四五六七八九]五”时期)$")
 
 
