@@ -28,8 +28,9 @@ Concurrency
     (nothing is read up front) and each digest is dropped once written, so memory stays
     flat as the folder grows. The CPU-bound half of each article (cleaning, segmentation,
     features, labeller: ``pipeline.prepare``) runs in a process pool with one worker per
-    core (``service.cpupool``), so it never holds up the model calls of the others; the
-    pool is shut down when the batch ends, however it ends.
+    core (``service.cpupool``), so it never holds up the model calls of the others (only
+    while the workers start, a second or two, does a thread of the batch process prepare
+    articles itself); the pool is shut down when the batch ends, however it ends.
 
 Resume and failures
     A rerun decodes each file, computes its key and skips it (zero model calls) when
@@ -386,8 +387,9 @@ class _Batch:
         self.backend = make_backend(self.settings)
         self.cache: DigestCache | None = open_cache(self.settings)
         self.limiter = asyncio.Semaphore(max(1, int(self.settings.concurrency)))
-        # workers start with the first article to prepare: a rerun that skips them all starts none
-        self.pool = start_pool(labeller=self.settings.labeller)
+        # workers start with the first article to prepare: a rerun that skips them all starts none;
+        # while they start, this process prepares articles itself, so the first calls go out at once
+        self.pool = start_pool(labeller=self.settings.labeller, inline_while_starting=True)
 
     async def close(self) -> None:
         # cancel_futures: after Ctrl-C or SIGTERM no queued article is prepared for nothing
