@@ -367,7 +367,8 @@ def _object_of(rest: str) -> str:
 
 def _noun(noun: str) -> str | None:
     noun = re.sub(r"^(?:各类|各种|所有|全省|全市|全区|全县|本市|本区)", "", noun.strip("、"))
-    ok = (MIN_SUBJECT <= len(noun) <= MAX_SUBJECT and not re.search(r"[0-9０-９]", noun)
+    # a verb of deciding or asking inside ("国务院同意地方发行…") makes it a clause, not a name
+    ok = (MIN_SUBJECT <= len(noun) <= MAX_SUBJECT and not re.search(r"[0-9０-９]|同意|决定|要求|批准|认为", noun)
           and _balanced(noun) and not _NOT_A_SUBJECT.match(noun))
     return noun if ok else None
 
