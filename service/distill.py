@@ -265,8 +265,6 @@ def run(directory: Path, out: Path, settings: Settings, *, work: Path | None = N
     code, readings = read(directory, work, settings, show_progress=not settings.quiet)
     if code not in (0, 1):
         return code, None, readings
-    for rel, why in readings.failed:
-        say(f"left out {rel}: {why}")
     if not readings.names:
         raise ReportsumError(f"no article under {directory} was read by the model ({len(readings.failed)} failed): "
                              "nothing to learn from")
