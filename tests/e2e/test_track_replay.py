@@ -3,15 +3,17 @@
 fixtures/recordings/track holds every exchange of
 ``reportsum eval-track fixtures/tracking --model reader --record`` against the file relay
 (/work/shared/tools/relay_llm.py), answered by a capable model reader from each request alone
-(fixtures/README.md). These tests run the real CLI in a subprocess with ``--backend replay`` and
+(fixtures/README.md): a fresh reader that opened nothing but the request files. These tests run the real CLI in a subprocess with ``--backend replay`` and
 no OPENAI_* in the environment, so a change to the prompt, the retrieval of candidates or the
 batching shows up as a missing recording (a non-zero exit), and a change to how replies are
 read shows up in the figures.
 
 The floors are what the replay measured when recorded, rounded down to 2 decimals, so any
 regression fails: with prompt track-v2 and candidates ranked with the commitment's sentence
-(status accuracy 62/71 = 0.873 -> 0.87, later-evidence recall 49/58 = 0.845 -> 0.84; issue 28
-asks 0.80 / 0.75). The first recording (track-v1, own words only) measured 0.789 / 0.724.
+(status accuracy 65/71 = 0.915 -> 0.91, later-evidence recall 49/58 = 0.845 -> 0.84; issue 28
+asks 0.80 / 0.75). The first recording (track-v1, own words only) measured 0.789 / 0.724; a
+track-v2 recording answered by an engineer who had seen some gold while debugging measured
+0.873 / 0.845 and was replaced by the blind reader's.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ TRACKING = ROOT / "fixtures" / "tracking"
 RECORDINGS = ROOT / "fixtures" / "recordings" / "track"
 PAIRS = sorted(p for p in TRACKING.iterdir() if p.is_dir())
 
-STATUS_FLOOR = 0.87
+STATUS_FLOOR = 0.91
 LATER_RECALL_FLOOR = 0.84
 
 
