@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -251,20 +252,17 @@ _ENUM_PREFIX = re.compile(r"^([一二三四五六七八九十]+是|[一二三四
 _NON_WORD_RUN = re.compile(r"[\s\W_]+")
 
 
-# Memoised (like _enum_number): clean asks for the same paragraph's form several times, and
-# _renumbered_copy asks again for every kept paragraph above each enumerated one.
-@functools.lru_cache(maxsize=8192)
 def _norm(text: str) -> str:
     """Comparable form of a paragraph: no enumerator, whitespace or punctuation."""
     return _NON_WORD_RUN.sub("", _ENUM_PREFIX.sub("", text))
 
 
-def _repeats(text: str, seen_text: str) -> bool:
+def _repeats(text: str, seen_text: str, norm: Callable[[str], str] = _norm) -> bool:
     """Is this block a copy of what came before? A paragraph repeated inside a longer one
     counts; a heading-like line (no sentence punctuation) only when a whole earlier block
     was the same line: a title cited in the text above ("《2016年…工作总结》已经…通过") is
     still the heading of the part it opens."""
-    n = _norm(text)
+    n = norm(text)
     if _SENTENCE_PUNCT.search(text):
         return n in seen_text
     # as ``f"|{n}|" in f"|{seen_text}"``, without copying the whole text seen for every block
@@ -449,6 +447,9 @@ def clean(raw: str) -> Cleaned:
     excluded: list[Excluded] = [Excluded(span=span, reason="another story on the same page") for span in others]
     excluded += teasers
     seen_text = ""  # normalised kept text, to spot repeated paragraphs
+    # Memoised for this document: a paragraph's form is asked for several times below, and
+    # _renumbered_copy asks again for every kept paragraph above each enumerated one.
+    norm, enum_number = functools.cache(_norm), functools.cache(_enum_number)
     main_started = False
     bylines = 0
     i = 0
@@ -481,9 +482,9 @@ def clean(raw: str) -> Cleaned:
             reason = "byline"
         elif main_started and _is_caption(b, prev, nxt):
             reason = "photo caption"
-        elif len(_norm(b.text)) >= 12 and _repeats(b.text, seen_text):
+        elif len(norm(b.text)) >= 12 and _repeats(b.text, seen_text, norm):
             reason = "duplicate paragraph"
-            k = _renumbered_copy(kept, b)
+            k = _renumbered_copy(kept, b, norm, enum_number)
             if k is not None:
                 # the same item under a new number ("二是X" … "三是X"): the list was renumbered
                 # and the stale copy left behind; the later, renumbered one is kept
@@ -497,10 +498,10 @@ def clean(raw: str) -> Cleaned:
             # listed as excluded: no claim is cut from it
             excluded.append(Excluded(span=(b.start, b.end), reason=TITLE_BLOCK))
             kept.append(Block(b.start, b.end, b.text, b.gap_before, title=True))
-            seen_text += _norm(b.text) + "|"
+            seen_text += norm(b.text) + "|"
         else:
             kept.append(b)
-            seen_text += _norm(b.text) + "|"
+            seen_text += norm(b.text) + "|"
             main_started = main_started or len(b.visible) > 60
         i += 1
     title = next((b.visible for b in kept if 8 <= len(b.visible) <= 60 and b.text[-1] not in "。！？；"), None)
@@ -513,7 +514,6 @@ _CJK_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九十", 1)}
 _ENUM_PUNCT = re.compile(r"[是、（()）.．]")
 
 
-@functools.lru_cache(maxsize=8192)
 def _enum_number(text: str) -> int | None:
     """The number of an enumerated paragraph ("三是" 3, "(12)" 12, "二、" 2), None if it has none."""
     m = _ENUM_PREFIX.match(text)
@@ -529,18 +529,19 @@ def _enum_number(text: str) -> int | None:
     return _CJK_DIGITS.get(mark[0], 0) * 10 + (_CJK_DIGITS.get(mark[2:], 0) if len(mark) > 2 else 0)
 
 
-def _renumbered_copy(kept: list[Block], b: Block) -> int | None:
+def _renumbered_copy(kept: list[Block], b: Block, norm: Callable[[str], str] = _norm,
+                     enum_number: Callable[[str], int | None] = _enum_number) -> int | None:
     """Index of an earlier kept copy of ``b`` that differs from it only by a lower number
     ("二是深入开展爱国卫生运动…" then "三是深入开展爱国卫生运动…": an item was inserted above it,
     the list renumbered, and the stale copy left behind); None if there is none. The same
     requirement under a lower number in a later list ("(5)按年度完成…" then "(4)按年度完成…")
     is a list of its own, not a renumbering."""
-    number = _enum_number(b.text)
+    number = enum_number(b.text)
     if number is None:
         return None
     for k in range(len(kept) - 1, -1, -1):
-        other = _enum_number(kept[k].text)
-        if other is not None and other < number and _norm(kept[k].text) == _norm(b.text):
+        other = enum_number(kept[k].text)
+        if other is not None and other < number and norm(kept[k].text) == norm(b.text):
             return k
     return None
 

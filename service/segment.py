@@ -243,8 +243,8 @@ def split_clauses(raw: str, start: int, end: int) -> list[tuple[int, int]]:
     spans = []
     for a, b in out:
         piece = text[a:b]
-        a2 = a + _lead_ws(piece)
-        b2 = b - _trail_ws(piece)
+        a2 = a + len(piece) - len(piece.lstrip(_BLANKS))  # _lead_ws and _trail_ws, inline
+        b2 = a + len(piece.rstrip(_BLANKS))
         # trailing sentence punctuation is not part of the claim
         while b2 > a2 and text[b2 - 1] in TERMINAL:
             b2 -= 1
@@ -307,11 +307,8 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
             continue
         # two short clauses usually make one claim, unless each states its own figure or each
         # opens on its own action ("深化公立医院综合改革,加快分级诊疗制度建设": two tasks)
-        prev = raw[units[-1][0] : units[-1][1]] if units else ""
-        both_figures = bool(_ANY_DIGIT.search(piece)) and bool(_ANY_DIGIT.search(prev))
-        parallel = bool(ACTION_START.match(piece)) and bool(ACTION_START.match(prev))
-        if pair_max and units and units[-1][2] == 1 and not both_figures and not parallel and \
-                count(units[-1][0], b) <= pair_max:
+        if pair_max and units and units[-1][2] == 1 and count(units[-1][0], b) <= pair_max and \
+                not _two_claims(piece, raw[units[-1][0] : units[-1][1]]):
             units[-1][1] = b
             units[-1][2] += 1
             continue
@@ -322,6 +319,13 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
         else:
             units.append([pending_start, clauses[-1][1], 1])
     return [Unit(a, b, visible(raw[a:b])) for a, b, _ in units if count(a, b) >= 4]
+
+
+def _two_claims(piece: str, prev: str) -> bool:
+    """Two short clauses that each state a figure, or each open on an action. Asked only of
+    a pair short enough to join (the patterns cost more than the length test)."""
+    both_figures = bool(_ANY_DIGIT.search(piece)) and bool(_ANY_DIGIT.search(prev))
+    return both_figures or (bool(ACTION_START.match(piece)) and bool(ACTION_START.match(prev)))
 
 
 # Two adjacent short clauses of at most this many characters make one claim (unless they are
