@@ -187,7 +187,9 @@ async def summarize_cached(
         assert cache is not None
         key = key or key_for(text, backend, settings)
         try:
-            hit = cache.get(key)
+            # in a thread: a read may wait out another process's write (busy_timeout, up to 30 s),
+            # and the event loop it would stall carries every other article's model calls
+            hit = await asyncio.to_thread(cache.get, key)
         except (sqlite3.Error, OSError) as exc:
             log.warning("digest cache %s unusable, continuing without it: %s", cache.path, exc)
             use_cache = False
@@ -200,7 +202,7 @@ async def summarize_cached(
     if use_cache:
         assert cache is not None and key is not None
         try:
-            cache.put(key, digest)
+            await asyncio.to_thread(cache.put, key, digest)
         except (sqlite3.Error, OSError) as exc:
             log.warning("digest cache %s: could not store %s: %s", cache.path, source or key[:12], exc)
     return digest, False
