@@ -227,14 +227,12 @@ def _dense(units: list[UnitRef]) -> np.ndarray:
         out[:, col[f"cue:{w}"]] = list(map(operator.contains, texts, repeat(w)))
     parts, of = _shared([u.context for u in units])
     kind = [_part(c) for c in parts]
-    for i, (u, k) in enumerate(zip(units, of)):
-        top, near = kind[k]
-        if top:
-            out[i, col[f"part.top={top}"]] = 1.0
-        if near:
-            out[i, col[f"part.near={near}"]] = 1.0
-        if u.heading_task:
-            out[i, col["part.heading_task"]] = 1.0
+    # each distinct section path's part columns, set for all of its units in one assignment
+    for j, prefix in enumerate(("part.top=", "part.near=")):
+        cols = np.array([col[prefix + k[j]] if k[j] else -1 for k in kind], dtype=np.int64)[of]
+        rows = np.flatnonzero(cols >= 0)
+        out[rows, cols[rows]] = 1.0
+    out[np.array([u.heading_task for u in units], dtype=bool), col["part.heading_task"]] = 1.0
     return out
 
 

@@ -44,8 +44,11 @@ def test_summary_check_equals_the_figure_scan() -> None:
             evidence = text[a:a + rng.randint(0, 60)]
             b = rng.randrange(len(text))
             other = text[b:b + rng.randint(0, 40)]
+            i = rng.randint(0, len(evidence))
+            piece = evidence[i:rng.randint(i, len(evidence))]
             for summary in (summarize_evidence(evidence), other, other + "。", evidence.replace("1", "7"),
-                            summarize_evidence(evidence)[:-1] + " 1%。", ""):
+                            summarize_evidence(evidence)[:-1] + " 1%。", "", piece, piece + "。",
+                            piece.replace(" ", "") + "。", "。" + piece):
                 assert summary_is_faithful(summary, evidence) == _faithful_by_scan(summary, evidence)
 
 
