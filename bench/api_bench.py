@@ -14,7 +14,9 @@ What is measured:
   status but 200 or a transport error), model calls (the digest's ``meta.llm_calls`` and
   the fake's own count);
 - the endpoint's latency per call as a client sees it (``--latency`` plus HTTP), measured
-  directly before the run.
+  directly before the run;
+- CPU seconds of the server process (and per model call on the wire), of its CPU pool and
+  of the fake endpoint during the run: the load-independent figure on a shared machine.
 
 Target (issue 8): zero errors and p95 under 2x the endpoint's latency per call. With
 ``--text short`` (default) each request is a one-sentence article that costs exactly one
@@ -80,6 +82,28 @@ def _fake(port: int, latency: float, keep_nagle: bool, counter, ready) -> None: 
     server._httpd.RequestHandlerClass.disable_nagle_algorithm = not keep_nagle
     ready.set()
     server._httpd.serve_forever()
+
+
+def tree_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of process ``pid`` and of its live descendants (the
+    server's CPU pool: the fork server's children), read from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        child = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(child)
+        cpu[child] = (int(fields[11]) + int(fields[12])) / tick
+    todo, kids = list(children.get(pid, [])), 0.0
+    while todo:
+        c = todo.pop()
+        kids += cpu.get(c, 0.0)
+        todo += children.get(c, [])
+    return cpu.get(pid, 0.0), kids
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -211,8 +235,11 @@ def main() -> int:
         make = short_text if a.text == "short" else (lambda i: f"{seed}\n编号{i}。\n")
         asyncio.run(drive(base, [make(-1 - i) for i in range(20)], 10))  # warm-up, not counted
         calls_before = counter.value
+        (own0, pool0), fake0 = tree_cpu(server.pid), tree_cpu(fake.pid)[0]
         latencies, errors, calls, wall = asyncio.run(drive(base, [make(i) for i in range(a.requests)], a.clients))
         wire_calls = counter.value - calls_before
+        (own1, pool1), fake1 = tree_cpu(server.pid), tree_cpu(fake.pid)[0]
+        cpu_server, cpu_pool, cpu_fake = own1 - own0, pool1 - pool0, fake1 - fake0
     finally:
         server.terminate()
         server.wait(timeout=15)
@@ -232,6 +259,8 @@ def main() -> int:
         "calls_per_request": round(calls_per_request, 2), "sequential_rounds": rounds,
         "model_calls_on_wire": wire_calls,
         "p95_over_call_latency": round(p95 / (rounds * call_latency), 2),
+        "cpu_server_s": round(cpu_server, 2), "cpu_pool_s": round(cpu_pool, 2), "cpu_fake_s": round(cpu_fake, 2),
+        "server_cpu_ms_per_call": round(cpu_server / max(wire_calls, 1) * 1000, 2),
         "target_met": not errors and p95 < budget,
     }
     print(f"reportsum API bench: {a.requests} POST /v1/summaries ({a.text} articles), {a.clients} concurrent clients")
@@ -242,6 +271,9 @@ def main() -> int:
     print(f"  throughput: {figures['throughput_rps']} req/s over {wall:.2f} s")
     print(f"  latency: p50 {p50:.3f} s  p95 {p95:.3f} s  p99 {p99:.3f} s  max {max(latencies):.3f} s")
     print(f"  errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
+    print(f"  CPU: server process {cpu_server:.1f} s ({figures['server_cpu_ms_per_call']} ms per model call on the"
+          f" wire), its CPU pool {cpu_pool:.1f} s, the fake endpoint {cpu_fake:.1f} s, in {wall:.1f} s on"
+          f" {os.cpu_count()} cores")
     print(f"  p95 / (rounds x per-call latency) = {figures['p95_over_call_latency']}  "
           f"(target < 2: {'met' if figures['target_met'] else 'NOT met'})")
     if a.json:

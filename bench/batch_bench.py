@@ -3,6 +3,8 @@
     python bench/batch_bench.py                    # all four phases (about 2-3 minutes)
     python bench/batch_bench.py --skip-memory      # without the 2,000-article phase
     python bench/batch_bench.py --skip-failures --latencies 0.25,0.05   # issue 26's figures
+    python bench/batch_bench.py --skip-failures --skip-memory --latencies 0.05 --profile 40
+                                                   # cProfile of the batch's event loop: top 40
 
 Phases (targets from issues 7 and 26):
  1. 120 articles cut from the seed reports (``fixtures/articles``), the openai backend
@@ -18,7 +20,11 @@ Phases (targets from issues 7 and 26):
     PSS, which counts pages the workers share with the fork server once.
 
 Every batch runs in a fresh child process (what ``reportsum batch`` does), and the fake
-server in another, so the timings and the RSS are the batch's own. Model calls are
+server in another, so the timings and the RSS are the batch's own. The child imports the
+pipeline and the openai SDK before the clock starts (process start-up, printed apart); each
+throughput run prints when the first model call arrived, the span from first to last call,
+and the CPU seconds of the batch process (per model call: the figure that does not move with
+the machine's load), of its CPU pool and of the fake endpoint. Model calls are
 counted by the server (HTTP requests received, SDK retries and repair rounds included).
 The batch prepares articles in a process pool (``service.cpupool``), so the CPU figure
 printed for each run is the batch process's plus its workers'.
@@ -52,7 +58,7 @@ FIXTURES = ROOT / "fixtures" / "articles"
 
 
 def _serve(port: int, latency: float, fail_rate: float, seed: int, hang_s: float, keep_nagle: bool,
-           counter, ready) -> None:
+           counter, span, ready) -> None:
     from tests.doubles.fake_openai import FakeOpenAIServer, hang, length, malformed, status
 
     failures = [
@@ -71,6 +77,9 @@ def _serve(port: int, latency: float, fail_rate: float, seed: int, hang_s: float
         def decide(self, received):
             with counter.get_lock():
                 counter.value += 1
+                now = time.time()
+                span[0] = span[0] or now  # when the first and the latest call arrived
+                span[1] = now
             behaviour = super().decide(received)
             self.requests.clear()  # do not grow without bound over thousands of requests
             if fail_rate and self._random.random() < fail_rate:
@@ -92,12 +101,13 @@ class Server:
     def __init__(self, latency: float, fail_rate: float = 0.0, hang_s: float = 3.0, seed: int = 7):
         ctx = multiprocessing.get_context("spawn")
         self.counter = ctx.Value("l", 0)
+        self.span = ctx.Array("d", 2)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         ready = ctx.Event()
         self.proc = ctx.Process(
-            target=_serve, args=(self.port, latency, fail_rate, seed, hang_s, self.keep_nagle, self.counter, ready), daemon=True
+            target=_serve, args=(self.port, latency, fail_rate, seed, hang_s, self.keep_nagle, self.counter, self.span, ready), daemon=True
         )
         self.proc.start()
         if not ready.wait(30):
@@ -116,6 +126,7 @@ class Server:
     def reset(self) -> None:
         with self.counter.get_lock():
             self.counter.value = 0
+            self.span[0] = self.span[1] = 0.0
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -191,6 +202,7 @@ def child(argv: list[str]) -> None:
     sampler = TreeMemory(a.sample_every)
     profiler = _start_profile() if a.profile else None
     before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.time()
     t0 = time.perf_counter()
     rc = run_batch(Path(a.src), Path(a.out), settings, formats=set(a.formats.split(",")), shard=None,
                    show_progress=False)
@@ -200,7 +212,7 @@ def child(argv: list[str]) -> None:
     sampler.stop()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    print(json.dumps({"rc": rc, "seconds": seconds, "imports": imports, "peak_rss_mb": peak_mb, "tree_pss_mb": sampler.peak_mb,
+    print(json.dumps({"rc": rc, "seconds": seconds, "imports": imports, "started": started, "peak_rss_mb": peak_mb, "tree_pss_mb": sampler.peak_mb,
                       "cpu_own": own.ru_utime + own.ru_stime - before.ru_utime - before.ru_stime,
                       "cpu_pool": kids.ru_utime + kids.ru_stime + sampler.pool_cpu}))
 
@@ -321,6 +333,7 @@ def throughput(src: Path, work: Path, a: argparse.Namespace, latency: float, out
         cpu0 = server.cpu()
         r = run_child(src, work / out, server, work / f"cache-{out}.sqlite3", a.concurrency, timeout=10)
         r["cpu_server"] = server.cpu() - cpu0
+        r["span"] = tuple(server.span)
         return report_throughput(r, server.calls, work / out, a, latency)
 
 
@@ -333,6 +346,10 @@ def report_throughput(r: dict, calls: int, out: Path, a: argparse.Namespace, lat
     print(f"    model calls {calls}; wall {r['seconds']:.2f}s (process {r['process_seconds']:.2f}s, imports before"
           f" the batch {r['imports']:.2f}s); ideal {ideal:.2f}s; ratio {ratio:.3f} (target <= {target})"
           f" -> {'PASS' if ratio <= target else 'FAIL'}")
+    first, last = r["span"]
+    print(f"    first model call {first - r['started']:.2f}s after the start (the CPU pool starting, the first"
+          f" articles prepared); calls from first to last {last - first:.2f}s"
+          f" ({(last - first) / ideal if ideal else float('nan'):.3f} x the ideal)")
     print(f"    index: {st}; CPU {r['cpu_own']:.1f}s in the batch process ({r['cpu_own'] / max(calls, 1) * 1000:.1f} ms"
           f" per model call; imports not counted), {r['cpu_pool']:.1f}s in its CPU pool,"
           f" {r['cpu_server']:.1f}s in the fake endpoint;"
@@ -419,6 +436,7 @@ def main() -> int:
             cpu0 = server.cpu()
             r = run_child(src, work / "out1", server, work / "cache1.sqlite3", a.concurrency, timeout=10)
             r["cpu_server"] = server.cpu() - cpu0
+            r["span"] = tuple(server.span)
             ok &= report_throughput(r, server.calls, work / "out1", a, latencies[0])
 
             # 2. rerun
