@@ -40,6 +40,8 @@ COMPARISON_TAIL = re.compile(r"^\s*(高出|高于|低于|超过|超出|超额|�
 # A clause that states what the clause before it achieves ("…,实现慢性病防、筛、治、管、康全过程服务",
 # "…,确保年底80%以上的乡镇卫生院…达到标准化水平") completes that claim.
 CONSEQUENCE = re.compile(r"^\s*(实现|形成|让|使|确保|为|助力|满足|从而|进而|带动)")
+# Either of the two above: a clause that completes the claim before it (one match, not two).
+JOINS_PREVIOUS = re.compile(rf"{COMPARISON_TAIL.pattern}|{CONSEQUENCE.pattern}")
 # A clause that sets the frame for the one after it ("聚焦聚力农村医疗卫生,实施…攻坚突破",
 # "以家庭医生签约为抓手,推进…") heads that claim.
 FRAME_HEAD = re.compile(r"^\s*(聚焦|以|围绕|按照|针对|特别是|结合|立足|依托|通过|对照|根据|在)")
@@ -189,8 +191,12 @@ def split_sentences(start: int, text: str) -> list[tuple[int, int]]:
         pos = m.end()
     if pos < len(text):
         spans.append((pos, len(text)))
-    return [(start + a + _lead_ws(text[a:b]), start + b - _trail_ws(text[a:b])) for a, b in spans
-            if text[a:b].strip()]
+    out = []
+    for a, b in spans:
+        piece = text[a:b]
+        if piece.strip():  # the span without its blank edges (_lead_ws, _trail_ws), inline
+            out.append((start + a + len(piece) - len(piece.lstrip(_BLANKS)), start + a + len(piece.rstrip(_BLANKS))))
+    return out
 
 
 _DIGIT = re.compile(r"[0-9０-９]")
@@ -293,7 +299,7 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
             continue  # "会议指出", "今年以来": context, not a claim
         if pending_start is not None:
             a, pending_start = pending_start, None
-        if units and (COMPARISON_TAIL.match(piece) or CONSEQUENCE.match(piece)):
+        if units and JOINS_PREVIOUS.match(piece):
             units[-1][1] = b  # "...达到56.5%,高出全省23.5个百分点": one claim with its comparison
             continue
         if FRAME_HEAD.match(piece) and (a, b) != clauses[-1]:
@@ -318,7 +324,7 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
             units[-1][1] = clauses[-1][1]
         else:
             units.append([pending_start, clauses[-1][1], 1])
-    return [Unit(a, b, visible(raw[a:b])) for a, b, _ in units if count(a, b) >= 4]
+    return [Unit(a, b, raw[a:b].replace(MASK, "")) for a, b, _ in units if count(a, b) >= 4]  # visible()
 
 
 def _two_claims(piece: str, prev: str) -> bool:
