@@ -26,8 +26,12 @@ OCR_GAP = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 OCR_BREAK = re.compile(r"[,，:：]|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 
 
+_ANY_SPACE = re.compile(r"\s")
+
+
 def _looks_ocr(text: str) -> bool:
-    return len(OCR_GAP.findall(text)) >= 3
+    # a gap is whitespace: a sentence without any (most) skips the look-around scan
+    return _ANY_SPACE.search(text) is not None and len(OCR_GAP.findall(text)) >= 3
 # Lead-ins that report speech or set a time; they never carry a claim themselves.
 LEAD_IN = re.compile(
     r"^(会议|大会|报告|他|她|我们|肖洪涛|[\u4e00-\u9fff]{2,4})?(指出|强调|表示|提出|认为|要求|介绍|说|透露)$|"
