@@ -49,3 +49,13 @@ def test_next_numbered_heading_in_one_pass_equals_a_scan_per_paragraph() -> None
         blocks = clean(raw).blocks
         paras = paragraphs(view_of(raw, blocks), blocks)
         assert _next_numbered_all(paras) == [_next_numbered(paras, i) for i in range(len(paras))]
+
+
+def test_ocr_look_without_whitespace_is_never_ocr_and_with_it_is_the_gap_count() -> None:
+    from service.segment import OCR_GAP, _looks_ocr
+
+    samples = [line for raw in _seed_texts() for line in raw.splitlines()]
+    samples += ["会议 指出 今年 完成 任务", "会议\u3000指出\u3000今年", "A B C D", "完成 12 项 工作 任务", ""]
+    for text in samples:
+        assert _looks_ocr(text) == (len(OCR_GAP.findall(text)) >= 3)
+    assert _looks_ocr("会议 指出 今年 完成 任务")
