@@ -450,6 +450,9 @@ def clean(raw: str) -> Cleaned:
     # Memoised for this document: a paragraph's form is asked for several times below, and
     # _renumbered_copy asks again for every kept paragraph above each enumerated one.
     norm, enum_number = functools.cache(_norm), functools.cache(_enum_number)
+    # kept blocks by normalised form, in kept order: only one of the same form can be the
+    # stale copy of a renumbered item (no scan of every kept block per duplicate)
+    same_form: dict[str, list[Block]] = {}
     main_started = False
     bylines = 0
     i = 0
@@ -484,11 +487,13 @@ def clean(raw: str) -> Cleaned:
             reason = "photo caption"
         elif len(norm(b.text)) >= 12 and _repeats(b.text, seen_text, norm):
             reason = "duplicate paragraph"
-            k = _renumbered_copy(kept, b, norm, enum_number)
+            k = _renumbered_copy(kept, b, norm, enum_number, same_form.get(norm(b.text), []))
             if k is not None:
                 # the same item under a new number ("二是X" … "三是X"): the list was renumbered
                 # and the stale copy left behind; the later, renumbered one is kept
                 old = kept.pop(k)
+                forms = same_form[norm(old.text)]
+                del forms[_index_of(forms, old)]
                 excluded.append(Excluded(span=(old.start, old.end), reason="duplicate paragraph (a stale copy under an earlier number)"))
                 reason = None
         if reason:
@@ -498,9 +503,11 @@ def clean(raw: str) -> Cleaned:
             # listed as excluded: no claim is cut from it
             excluded.append(Excluded(span=(b.start, b.end), reason=TITLE_BLOCK))
             kept.append(Block(b.start, b.end, b.text, b.gap_before, title=True))
+            same_form.setdefault(norm(b.text), []).append(kept[-1])
             seen_text += norm(b.text) + "|"
         else:
             kept.append(b)
+            same_form.setdefault(norm(b.text), []).append(b)
             seen_text += norm(b.text) + "|"
             main_started = main_started or len(b.visible) > 60
         i += 1
@@ -530,7 +537,8 @@ def _enum_number(text: str) -> int | None:
 
 
 def _renumbered_copy(kept: list[Block], b: Block, norm: Callable[[str], str] = _norm,
-                     enum_number: Callable[[str], int | None] = _enum_number) -> int | None:
+                     enum_number: Callable[[str], int | None] = _enum_number,
+                     same: list[Block] | None = None) -> int | None:
     """Index of an earlier kept copy of ``b`` that differs from it only by a lower number
     ("二是深入开展爱国卫生运动…" then "三是深入开展爱国卫生运动…": an item was inserted above it,
     the list renumbered, and the stale copy left behind); None if there is none. The same
@@ -539,11 +547,18 @@ def _renumbered_copy(kept: list[Block], b: Block, norm: Callable[[str], str] = _
     number = enum_number(b.text)
     if number is None:
         return None
-    for k in range(len(kept) - 1, -1, -1):
-        other = enum_number(kept[k].text)
-        if other is not None and other < number and norm(kept[k].text) == norm(b.text):
-            return k
+    # ``same``: the kept blocks of b's normalised form in kept order (clean keeps that list)
+    same = [k for k in kept if norm(k.text) == norm(b.text)] if same is None else same
+    for block in reversed(same):
+        other = enum_number(block.text)
+        if other is not None and other < number:
+            return _index_of(kept, block)
     return None
+
+
+def _index_of(blocks: list[Block], block: Block) -> int:
+    """Where this very block object is (from the end: the copy sought is usually recent)."""
+    return next(i for i in range(len(blocks) - 1, -1, -1) if blocks[i] is block)
 
 
 def _appended_story_ahead(kept: list[Block]) -> bool:
