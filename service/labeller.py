@@ -50,7 +50,10 @@ class Vocabulary:
     weight: float
 
     def __post_init__(self) -> None:
-        bits = max(int(2 * len(self.keys)).bit_length(), 4)
+        # at most 1/8 full: a key outside the vocabulary (most of a report's n-grams) meets an
+        # empty slot within a probe or two; at 1/4 full long runs took 20 rounds of probing
+        # (twice the lookup time for ~4 MB of slots per family)
+        bits = max(int(8 * len(self.keys)).bit_length(), 4)
         self._shift = np.uint64(64 - bits)
         self._slots = np.full(1 << bits, -1, dtype=np.int64)  # column index, -1: empty
         pending = np.arange(len(self.keys))
