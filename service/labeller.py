@@ -106,7 +106,10 @@ class Vocabulary:
         col = self.columns(g.keys)
         ok = col >= 0
         # distinct (row, column) pairs in row-major order, with their counts: canonical CSR
-        pair, tf = np.unique(g.rows[ok] * max(n, 1) + col[ok], return_counts=True)
+        pairs = g.rows[ok] * max(n, 1) + col[ok]
+        if g.n_rows * max(n, 1) <= np.iinfo(np.int32).max:
+            pairs = pairs.astype(np.int32)  # same order and counts; 32-bit keys sort twice as fast
+        pair, tf = np.unique(pairs, return_counts=True)
         rows, cols = pair // max(n, 1), pair % max(n, 1)
         data = tf * self.idf[cols]
         norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=g.n_rows))
