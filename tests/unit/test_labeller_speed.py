@@ -50,3 +50,19 @@ def test_hash_table_columns_equal_a_dictionary_lookup() -> None:
     assert vocab.columns(asked).tolist() == [where.get(int(k), -1) for k in asked]
     empty = Vocabulary(np.zeros(0, dtype=np.int64), np.zeros(0), 1.0)
     assert empty.columns(asked[:5]).tolist() == [-1] * 5
+
+
+def test_unit_ref_init_stores_every_field_in_order_and_stays_frozen() -> None:
+    import dataclasses
+
+    import pytest
+
+    from service.features import UnitRef
+
+    values = (3, 9, "完成", "全年完成", 2, ("工作回顾",), True, 1)
+    u = UnitRef(*values)
+    assert list(u.__dict__) == [f.name for f in dataclasses.fields(UnitRef)]
+    assert dataclasses.astuple(u) == values
+    assert u == UnitRef(**dict(zip(u.__dict__, values))) and hash(u) == hash(UnitRef(*values))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        u.start = 4  # type: ignore[misc]
