@@ -306,15 +306,21 @@ def _check_upload(upload: UploadFile, head: bytes) -> None:
                        f"{name}: binary file; upload plain text (UTF-8 or GB18030) or an HTML page")
 
 
-async def _parse_multipart(request: Request, body: bytes) -> tuple[str, str | None, SummaryOptions, str | None]:
+async def _form(request: Request, body: bytes, max_files: int):
+    """The multipart form of a body already read (its size was checked before parsing)."""
     async def chunks() -> AsyncIterator[bytes]:
         yield body
         yield b""
 
     try:
-        form = await MultiPartParser(request.headers, chunks(), max_files=1, max_part_size=len(body) + 1).parse()
+        return await MultiPartParser(request.headers, chunks(), max_files=max_files,
+                                     max_part_size=len(body) + 1).parse()
     except MultiPartException as exc:
         raise ApiError(422, "invalid_body", f"malformed multipart body: {exc.message}") from None
+
+
+async def _parse_multipart(request: Request, body: bytes) -> tuple[str, str | None, SummaryOptions, str | None]:
+    form = await _form(request, body, max_files=1)
     try:
         title = form.get("title")
         title = title.strip() or None if isinstance(title, str) else None
@@ -451,14 +457,7 @@ async def read_track_submission(request: Request) -> TrackSubmission:
 
 
 async def _parse_track_multipart(request: Request, body: bytes) -> TrackSubmission:
-    async def chunks() -> AsyncIterator[bytes]:
-        yield body
-        yield b""
-
-    try:
-        form = await MultiPartParser(request.headers, chunks(), max_files=2, max_part_size=len(body) + 1).parse()
-    except MultiPartException as exc:
-        raise ApiError(422, "invalid_body", f"malformed multipart body: {exc.message}") from None
+    form = await _form(request, body, max_files=2)
     try:
         earlier, later = await _track_part(form, "earlier"), await _track_part(form, "later")
         if earlier is None or later is None:
