@@ -6,8 +6,9 @@ Pure functions: no I/O.
 from __future__ import annotations
 
 import re
+from typing import Any, TypeVar
 
-from service.models import CATEGORIES, DocInfo, Item
+from service.models import CATEGORIES, DocInfo, Item, Span
 
 _ORG = re.compile(
     r"((?:[\u4e00-\u9fff]{2,3}(?:省|市))?[\u4e00-\u9fff]{2,3}(?:市|区|县|州|旗)"
@@ -18,8 +19,35 @@ _PERIOD = re.compile(r"(\d{4}年(?:上半年|下半年|一季度|前三季度|1[
 _ORG_EXPANSIONS = {"卫生健康委": "卫生健康委员会", "卫计委": "卫生和计划生育委员会"}
 
 
+# Compiled once: _norm runs for every item of every digest, and re's own cache lookup per
+# call cost a third as much as the substitution on short evidence.
+_NOT_KEPT = re.compile(r"[\s\W_]+")
+
+T = TypeVar("T")
+
+
 def _norm(text: str) -> str:
-    return re.sub(r"[\s\W_]+", "", text)
+    return _NOT_KEPT.sub("", text)
+
+
+def _span_of(entry: tuple[str, tuple[Span, str, Any]]) -> Span:
+    return entry[1][0]
+
+
+def first_mentions(entries: dict[str, list[tuple[Span, str, T]]]) -> tuple[dict[str, list[T]], int]:
+    """``dedupe``'s rule on ``(span, evidence, payload)`` entries per category: the payloads
+    kept, in ``dedupe``'s order, and how many were dropped. Only the span and the evidence
+    decide, so a caller can learn which items survive before it builds any (``assemble``
+    builds no item, summary or carried subject for a repeat)."""
+    first_span: dict[str, Span] = {}
+    out: dict[str, list[T]] = {c: [] for c in CATEGORIES}
+    dropped = 0
+    for cat, (span, evidence, payload) in sorted(((c, e) for c in CATEGORIES for e in entries[c]), key=_span_of):
+        if first_span.setdefault(_norm(evidence), span) != span:
+            dropped += 1
+            continue
+        out[cat].append(payload)
+    return out, dropped
 
 
 def dedupe(items: dict[str, list[Item]]) -> tuple[dict[str, list[Item]], int]:
@@ -28,16 +56,7 @@ def dedupe(items: dict[str, list[Item]]) -> tuple[dict[str, list[Item]], int]:
     A repeated paragraph is reported once, in any category. The same span in two categories
     is no repeat: "补齐…短板" is both a plan and the problem it names.
     """
-    first_span: dict[str, tuple[int, int]] = {}
-    out: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
-    dropped = 0
-    for cat, item in sorted(((c, it) for c in CATEGORIES for it in items[c]), key=lambda x: x[1].span):
-        key = _norm(item.evidence)
-        if first_span.setdefault(key, item.span) != item.span:
-            dropped += 1
-            continue
-        out[cat].append(item)
-    return out, dropped
+    return first_mentions({c: [(it.span, it.evidence, it) for it in items[c]] for c in CATEGORIES})
 
 
 def doc_info(text: str, kept_text: str, title: str | None) -> DocInfo:

@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import os
 import pickle
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
@@ -48,7 +50,7 @@ from service.extract import Usage, ask, schema_of
 from service.features import UnitRef, features, units_of
 from service.ground import cuts_number, figures, summarize_evidence, summary_is_faithful, visible_text
 from service.labeller import Labeller
-from service.merge import dedupe, doc_info
+from service.merge import dedupe, doc_info, first_mentions
 from service.models import CATEGORIES, Digest, DocInfo, Excluded, Item, Meta
 from service.prompts import load
 from service.segment import Sentence, segment
@@ -74,6 +76,48 @@ def cpu_pool(executor: Executor | None) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------ the CPU-bound half
+
+# The cyclic GC is paused while any thread of this process runs a CPU-bound stage: prepare
+# and assembly allocate many small objects that live on (sentences, units, items), so on a
+# 200,000-character report the collector ran ~115 times, with a full pass over the heap
+# every other report, ~7% of the CPU time, and freed nothing (bench/pipeline_overhead.py).
+# Their garbage goes by reference counting as ever; a cycle waits for the next collection.
+# The GC switch is process-wide and stages overlap in threads (a pool starting inline,
+# assembly in a thread), so holders are counted: the first one in pauses it, the last one
+# out restores what the first one found.
+_GC_LOCK = threading.Lock()
+_gc_holders = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside this block (its objects are freed by reference
+    counting as ever; the collector runs again after it, as it was)."""
+    global _gc_holders, _gc_was_enabled
+    with _GC_LOCK:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def _without_gc(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run inside ``gc_paused`` (the wrapper keeps ``fn``'s name: pool workers find
+    ``prepare`` by it when it is pickled)."""
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with gc_paused():
+            return fn(*args, **kwargs)
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -140,6 +184,7 @@ def _unpickle_prepared(state: dict[str, Any], sliced: dict[str, list[bytes]]) ->
     return Prepared(**state)
 
 
+@_without_gc
 def prepare(text: str, options: PrepareOptions, source: str | None = None,
             labeller: Labeller | None = None) -> Prepared:
     """The CPU-bound stages (pure): clean, segment, units, features, the labeller's
@@ -166,10 +211,13 @@ def prepare(text: str, options: PrepareOptions, source: str | None = None,
 def _assist_plan(structure, units, proba, options: PrepareOptions) -> tuple[int, list[AssistTarget]]:
     """The chunk count and the units the model is asked about (settings.assist_margin)."""
     chunks = chunk(structure.sentences, options.chunk_tokens)
+    targets = assist_targets(proba, options.assist_margin)
+    if not targets:  # the local backend's margin is 0: no maps to build for no request
+        return len(chunks), []
     chunk_of = {s.index: c.index for c in chunks for s in c.sentences}
     holder = {(u.start, u.end): s for s in structure.sentences for u in s.units}
     out = []
-    for i in assist_targets(proba, options.assist_margin):
+    for i in targets:
         u = units[i]
         s = holder.get((u.start, u.end)) or _sentence_of(u, structure.sentences)
         previous = structure.sentences[s.index - 1].text if s.index else None
@@ -248,12 +296,12 @@ def label_request(sentence: Sentence, previous: str | None, context: str) -> LLM
 
 def assist_targets(proba, margin: float) -> list[int]:
     """Units the labeller is unsure of: its top two labels closer than ``margin``."""
-    out = []
-    for i, p in enumerate(proba):
-        top = sorted(p, reverse=True)
-        if top[0] - top[1] < margin:
-            out.append(i)
-    return out
+    # one sort of the whole matrix: a Python sort per row cost ~1.5 us a unit
+    proba = np.asarray(proba)
+    if not len(proba):
+        return []
+    top = np.sort(proba, axis=1)
+    return np.flatnonzero(top[:, -1] - top[:, -2] < margin).tolist()
 
 
 async def _label_with_model(
@@ -411,6 +459,7 @@ def _raise_if_nothing_read(reading: context.Reading, wins: list[context.Window])
         raise reading.errors[0]
 
 
+@_without_gc
 def assemble_read(text: str, units, decisions, reading: context.Reading,
                   warnings: list[str]) -> tuple[dict[str, list[Item]], int]:
     """Items from the model's verdicts; units it did not decide take the labeller's decision."""
@@ -480,18 +529,36 @@ def _sentence_of(unit: UnitRef, sentences: list[Sentence]) -> Sentence:
                     index=0, para=unit.para, context=unit.context)
 
 
+@_without_gc
 def assemble(text: str, units, decisions, warnings: list[str]) -> tuple[dict[str, list[Item]], int]:
     """Items for the decided units, in document order, repeats collapsed (pure)."""
-    items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
+    # Which items are repeats depends on their spans and evidence alone (merge.first_mentions):
+    # an item, its figures and its carried subject are built only for the ones kept (a long
+    # report repeats many of its lines). Every unit is still checked here, in order, so the
+    # warnings are the ones _item gives, in its order.
+    found: dict[str, list[tuple]] = {c: [] for c in CATEGORIES}  # (span, evidence, (unit, shown, summary))
+    tidied: dict[str, tuple[str, str, bool]] = {}  # a repeated line is tidied once
     for unit, cats in zip(units, decisions):
         for cat in cats:
-            if (item := _item(text, unit.start, unit.end, warnings)) is not None:
-                items[cat].append(subject_carried(item, unit))  # a clause without its subject gets it
-    return dedupe(items)
+            if (checked := _summary(text, unit.start, unit.end, warnings, tidied)) is not None:
+                found[cat].append(((unit.start, unit.end), text[unit.start:unit.end], (unit, *checked)))
+    kept, dropped = first_mentions(found)
+    items = {c: [subject_carried(_built(text, u.start, u.end, shown, summary), u)  # a clause gets its subject
+                 for u, shown, summary in kept[c]] for c in CATEGORIES}
+    return items, dropped
 
 
 def _item(text: str, start: int, end: int, warnings: list[str]) -> Item | None:
     """The item for one unit, or None when its span cuts a number (said in ``warnings``)."""
+    checked = _summary(text, start, end, warnings)
+    return None if checked is None else _built(text, start, end, *checked)
+
+
+def _summary(text: str, start: int, end: int, warnings: list[str],
+             tidied: dict[str, tuple[str, str, bool]] | None = None) -> tuple[str, str] | None:
+    """The visible text and the summary of one unit's item, or None when its span cuts a
+    number (said in ``warnings``, as is a summary replaced by its evidence). ``tidied``
+    keeps ``_tidied``'s answers by evidence (what cuts a number depends on the text around)."""
     if why := cuts_number(text, start, end):
         # a figure is the whole number as printed around the span: a unit that begins after
         # "85." would report "2%"; no such item is ever handed out, whatever cut it
@@ -499,12 +566,29 @@ def _item(text: str, start: int, end: int, warnings: list[str]) -> Item | None:
         return None
     # spans index the raw input: the contract promises evidence == text[span]
     evidence = text[start:end]
-    shown = visible_text(evidence)  # inline markup inside the sentence is not read
-    summary = summarize_evidence(shown)
-    if not summary_is_faithful(summary, shown):  # cannot happen by construction; guard anyway
+    if tidied is None:
+        shown, summary, faithful = _tidied(evidence)
+    elif (known := tidied.get(evidence)) is not None:
+        shown, summary, faithful = known
+    else:
+        shown, summary, faithful = tidied[evidence] = _tidied(evidence)
+    if not faithful:  # squashed whitespace can join digits: "1 2" -> "12"
         warnings.append(f"summary at {start}-{end} replaced by its evidence: a number did not match")
         summary = shown
-    return Item(summary=summary, evidence=evidence, span=(start, end), figures=figures(shown))
+    return shown, summary
+
+
+def _tidied(evidence: str) -> tuple[str, str, bool]:
+    """The visible text of ``evidence`` (inline markup inside the sentence is not read), its
+    summary, and whether the summary is faithful to it (it cannot be otherwise by
+    construction, but for whitespace inside a number; guard anyway)."""
+    shown = visible_text(evidence)
+    summary = summarize_evidence(shown)
+    return shown, summary, summary_is_faithful(summary, shown)
+
+
+def _built(text: str, start: int, end: int, shown: str, summary: str) -> Item:
+    return Item(summary=summary, evidence=text[start:end], span=(start, end), figures=figures(shown))
 
 
 __all__ = ["CPU_POOL", "LabelReply", "Prepared", "PrepareOptions", "assemble", "cpu_pool", "label_request",

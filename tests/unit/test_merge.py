@@ -22,3 +22,16 @@ def test_the_same_span_in_two_categories_is_kept_in_both():
     out, dropped = dedupe(items)
     assert len(out["problems"]) == len(out["plans"]) == 1
     assert dropped == 0
+
+
+def test_first_mentions_keeps_what_dedupe_keeps_in_its_order():
+    # assemble learns the survivors from spans and evidence before it builds any item
+    from service.merge import first_mentions
+
+    items = {"achievements": [_item("全市新建村卫生室12所", 90), _item("深入开展爱国卫生运动", 10)],
+             "problems": [_item("深入 开展爱国卫生运动。", 300), _item("短板", 40)],
+             "plans": [_item("短板", 40), _item("深入开展爱国卫生运动", 10), _item("全市新建村卫生室12所", 700)]}
+    kept, dropped = first_mentions({c: [(it.span, it.evidence, it) for it in items[c]] for c in items})
+    assert (kept, dropped) == dedupe(items)
+    assert [it.span for it in kept["achievements"]] == [(10, 20), (90, 101)]  # by span, not as given
+    assert kept["problems"] == [items["problems"][1]] and dropped == 2

@@ -135,3 +135,49 @@ def test_a_line_that_ends_one_sentence_and_breaks_off_the_next_is_not_a_heading(
 def test_a_plain_heading_starts_a_new_section():
     st = _structure("(一)筹备召开大会\n\n抓好落实。\n\n明年工作打算\n\n加快建设。\n")
     assert st.sentences[-1].context == ("明年工作打算",)
+
+
+def _chunk_by_counting(sentences, budget):
+    """The packing as it was: every sentence counted, sentence by sentence."""
+    out: list[list] = []
+    heading, tokens = object(), 0
+    for s in sentences:
+        n = count_tokens(s.text)
+        if not out or heading != s.heading or tokens + n > budget:
+            out.append([])
+            heading, tokens = s.heading, 0
+        out[-1].append(s)
+        tokens += n
+    return out
+
+
+@pytest.mark.parametrize("path", SEEDS, ids=lambda p: p.stem[:3])
+@pytest.mark.parametrize("budget", [1, 30, 60, 150, 400, 1200, 5000])
+def test_chunks_are_the_ones_counting_every_sentence_gives(path, budget):
+    # chunk() counts only where the byte bound cannot decide: the chunks must not change
+    raw = path.read_text(encoding="utf-8")
+    sentences = segment(raw, clean(raw).blocks).sentences
+    chunks = chunk(sentences, budget)
+    assert [c.sentences for c in chunks] == _chunk_by_counting(sentences, budget)
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+
+
+def test_repeated_and_odd_sentences_chunk_as_when_counted():
+    from service.segment import Sentence
+
+    texts = ["全市新建村卫生室12所。", "abc def " * 20, "全市新建村卫生室12所。", "\ud800孤立代理项。",
+             "<|endoftext|>特殊标记按普通文本计。", "", "😀" * 30, "全市新建村卫生室12所。"] * 3
+    sentences = [Sentence(i, i + 1, t, "一节" if i < 12 else "二节", index=i, para=0, context=())
+                 for i, t in enumerate(texts)]
+    for budget in (1, 10, 25, 40, 80, 200):
+        chunks = chunk(sentences, budget)
+        assert [c.sentences for c in chunks] == _chunk_by_counting(sentences, budget)
+        for c in chunks:
+            assert c.tokens == sum(count_tokens(s.text) for s in c.sentences)
+
+
+def test_count_tokens_reads_special_token_text_as_plain_text():
+    from service.chunk import _encoding
+
+    text = "报告<|endoftext|>结束<|fim_prefix|>"
+    assert count_tokens(text) == len(_encoding().encode(text, disallowed_special=())) > 5
