@@ -232,7 +232,7 @@ def split_blocks_plain(raw: str) -> list[Block]:
 _CONTACT = re.compile(
     r"(tele?[:：]|电话[:：]|传真|邮箱|e-?mail|[\w.]+@[\w.]+|来稿|投稿|长按|扫码|二维码|关注我们|点击|阅读原文|"
     r"责任编辑|编辑[:：]|审核[:：]|来源[:：]|版权|copyright|©|分享到|相关话题|相关阅读|上一篇|下一篇|"
-    r"返回首页|^首页$|打印本页|关闭窗口|浏览次数|字号|\d{3,4}-\d{7,8}|1[3-9]\d{9})",
+    r"返回首页|^首页$|打印本页|关闭窗口|浏览次数|字号|无障碍(?:阅读|浏览)|(?:适老化|关怀|长者)模式|背景色|网站支持ipv6|\d{3,4}-\d{7,8}|1[3-9]\d{9})",
     re.I,
 )
 # Text addressed to a language model inside an article is not report content.

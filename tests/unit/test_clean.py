@@ -37,6 +37,18 @@ def test_web_chrome_slogans_and_contacts_are_excluded():
     assert cleaned.title == "济宁市卫计系统晒上半年成绩单,部署下半年重点……"
 
 
+def test_accessibility_toolbar_is_chrome_not_the_title():
+    # a bureau page opens on its site's accessibility toolbar; the report title comes after it
+    page = ("网站支持IPV6 无障碍阅读 适老化模式\n\n某县卫生健康局关于2025年绩效评估问题的整改报告\n\n"
+            "发布时间: 2025-12-23 09:18 来源: 作者: 背景色:\n\n"
+            "一、主要问题\n\n1.指标缺失。未建立系统的影响力指标框架。\n\n适老化改造完成1.5万户。")
+    cleaned = clean(page)
+    assert cleaned.title == "某县卫生健康局关于2025年绩效评估问题的整改报告"
+    kept = "\n".join(b.text for b in cleaned.blocks)
+    assert "无障碍" not in kept and "背景色" not in kept
+    assert "适老化改造完成1.5万户" in kept  # the words in a report sentence stay
+
+
 def test_html_page_keeps_visible_text_with_source_offsets():
     page = (
         "<html><head><title>t</title><style>p{color:red}</style><script>var x='<p>不要</p>';</script></head>"
