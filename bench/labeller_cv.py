@@ -21,7 +21,6 @@ import argparse
 import time
 from pathlib import Path
 
-from dataclasses import replace
 
 from service import train
 from service.evaluate import micro
@@ -58,7 +57,7 @@ def national_held_out(fits: train.Fits, cfg: train.Config) -> None:
     print(f"  {'document':28s} {'plans R':>8s} {'achiev R':>9s}  all R / P")
     for doc in [d for d in fits.docs if d.name[:3] in NATIONAL_SILVER]:
         model = train._apply(train.fit([d for d in fits.docs if d is not doc],
-                                       replace(cfg, other_bias=0.0, second_threshold=1.0),
+                                       cfg.fitted(),
                                        init=fits.gold_fit(cfg)), cfg)
         s = train.score(doc, model.decide(model.predict_proba(doc.feats)))
         pc = s.per_category
@@ -91,8 +90,7 @@ def main() -> None:
         print(f"wrote {args.write}")
     in_sample(model, docs)
     if not args.no_national:
-        national_held_out(fits, train.Config(**{("c" if k == "C" else k): (tuple(v) if k == "dense" else v)
-                                                 for k, v in model.meta["config"].items()}))
+        national_held_out(fits, train.Config.from_json(model.meta["config"]))
     print(f"\n{time.perf_counter() - started:.0f} s")
 
 

@@ -10,6 +10,9 @@ hand-featured labeller scored 0.61 / 0.68 on 16 unseen reports, this plain one 0
 * ``u``  character 1-3-grams of the unit
 * ``s``  character 1-3-grams of its sentence (weighted 0.5 by the labeller)
 * ``h``  character 1-2-grams of the last 60 characters of its section path
+* ``p``  character 1-2-grams of the first 30 characters of its paragraph (the lead that
+         governs a paragraph: "肖洪涛郑重提出，……", "下一步，……"; used only if the grouped
+         validation keeps it)
 * dense  relative position, a dozen generic cue words, and which part of the report the
          unit sits in (review, problems, tasks: read from its section titles) - each dense
          group is used only if the grouped validation of ``bench/labeller_cv.py`` keeps it.
@@ -96,6 +99,7 @@ DENSE_NAMES: tuple[str, ...] = (
 )
 DENSE_GROUPS = {"pos": ("pos",), "cues": ("cue:",), "part": ("part.",)}
 _SECTION_TAIL = 60  # characters of the section path the "h" family reads (its nearest titles)
+_PARA_LEAD = 30  # characters of the paragraph's first sentence the "p" family reads
 
 
 @dataclass
@@ -217,9 +221,46 @@ def section_tail(context: tuple[str, ...]) -> str:
 
 
 def _part(context: tuple[str, ...]) -> tuple[str | None, str | None]:
-    """Kind of the outermost and of the innermost section title that has one."""
-    found = [ks[0] for ks in (kinds(t) for t in context) if ks]
-    return (found[0], found[-1]) if found else (None, None)
+    """Kind of the outermost and of the innermost section title that has one. A title naming
+    two parts ("“十三五”时期发展成就和“十四五”时期主要目标任务") says neither: taken as its first
+    kind it read a whole task part as the review."""
+    found = [ks for ks in (kinds(t) for t in context) if ks]
+    if not found:
+        return None, None
+    return _one(found[0]), _one(found[-1])
+
+
+def _one(found: list[str]) -> str | None:
+    return found[0] if len(found) == 1 else None
+
+
+def part_kinds(contexts: list[tuple[str, ...]]) -> list[tuple[str | None, str | None]]:
+    """``_part`` of each distinct section path, in document order, where a title that names no
+    part and follows a sibling that is a plan part is a plan part too: a report's task parts
+    come last and only the first says so ("二、2015年工作总体部署", then "三、把改革开放扎实推向纵深",
+    "四、…"); the review never follows the plans."""
+    last: dict[tuple[str, ...], tuple[str, bool]] = {}  # parent path -> (its latest child, a plan part?)
+    out = []
+    for context in contexts:
+        titles = list(context)
+        for depth, title in enumerate(context):
+            parent = context[:depth]
+            seen = last.get(parent)
+            if seen is not None and seen[0] == title:
+                plan = seen[1]
+            else:
+                own = kinds(title)
+                plan = own == ["plan"] or (not own and seen is not None and seen[1])
+                last[parent] = (title, plan)
+            if plan and not kinds(title):
+                titles[depth] = "任务"  # read as a plan title
+        out.append(_part(tuple(titles)))
+    return out
+
+
+# The dense columns that say which part of the report a unit is in (its innermost titled
+# section): the labeller's part prior reads them.
+NEAR_PART = tuple(f"part.near={k}" for k in PARTS)
 
 
 def _dense(units: list[UnitRef]) -> np.ndarray:
@@ -233,7 +274,7 @@ def _dense(units: list[UnitRef]) -> np.ndarray:
     for w in CUE_WORDS:  # `w in text` for every unit, looped in C
         out[:, col[f"cue:{w}"]] = list(map(operator.contains, texts, repeat(w)))
     parts, of = _shared([u.context for u in units])
-    kind = [_part(c) for c in parts]
+    kind = part_kinds(parts)
     # each distinct section path's part columns, set for all of its units in one assignment
     for j, prefix in enumerate(("part.top=", "part.near=")):
         cols = np.array([col[prefix + k[j]] if k[j] else -1 for k in kind], dtype=np.int64)[of]
@@ -248,6 +289,18 @@ def features(structure: Structure, units: list[UnitRef] | None = None) -> DocFea
     units = units_of(structure) if units is None else units
     sentences, sent_of = _shared([u.sentence_text for u in units])
     sections, sec_of = _shared([section_tail(u.context) for u in units])
-    g_sent, g_sec = grams(sentences, 3), grams(sections, 2)
-    g_sent.of_unit, g_sec.of_unit = sent_of, sec_of
-    return DocFeatures(len(units), {"u": grams([u.text for u in units], 3), "s": g_sent, "h": g_sec}, _dense(units))
+    leads, lead_of = _shared(paragraph_leads(units))
+    g_sent, g_sec, g_lead = grams(sentences, 3), grams(sections, 2), grams(leads, 2)
+    g_sent.of_unit, g_sec.of_unit, g_lead.of_unit = sent_of, sec_of, lead_of
+    return DocFeatures(len(units), {"u": grams([u.text for u in units], 3), "s": g_sent, "h": g_sec, "p": g_lead},
+                       _dense(units))
+
+
+def paragraph_leads(units: list[UnitRef]) -> list[str]:
+    """The opening of each unit's paragraph: its first sentence's first ``_PARA_LEAD`` characters
+    (a heading is its own lead)."""
+    first: dict[int, str] = {}
+    for u in units:
+        if not u.heading_task:
+            first.setdefault(u.para, u.sentence_text)
+    return [first.get(u.para, u.sentence_text)[:_PARA_LEAD] for u in units]

@@ -19,19 +19,21 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-from service.features import DENSE_NAMES, DocFeatures, gram_keys, gram_text
+from service.features import DENSE_NAMES, NEAR_PART, DocFeatures, gram_keys, gram_text
 
 LABELS = ("achievements", "problems", "plans", "other")
 FORMAT_VERSION = 2
 DEFAULT_PATH = "data/labeller.json"
-# n-gram families and their weight in the feature vector (the sentence counts half: it is
-# context, the unit is the claim)
-FAMILY_WEIGHTS = {"u": 1.0, "s": 0.5, "h": 1.0}
+# n-gram families and their weight in the feature vector (the sentence and the paragraph's
+# lead count half: they are context, the unit is the claim); a labeller file uses the
+# families its vocabulary lists
+FAMILY_WEIGHTS = {"u": 1.0, "s": 0.5, "h": 1.0, "p": 0.5}
 
 
 _HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: a multiply and a shift
@@ -155,6 +157,49 @@ class Vectorizer:
         return [f"{name}:{gram_text(int(k))}" for name, v in self.vocab.items() for k in v.keys] + list(self.dense)
 
 
+@dataclass(frozen=True)
+class PartPrior:
+    """What the part of the report a unit sits in says about its category, applied after
+    the n-grams (issue 25: a review written in the imperative, "深化公立医院人事制度改革", read
+    as plans under "2016年…工作总结" because the verbs outvoted the section n-grams).
+
+    ``log_ratio[k, c]`` = log P(category c | claim in a part of kind k) - log P(c | claim), from
+    the training documents; ``weight`` (0 = off) is chosen by the grouped validation. Only the
+    categories are re-weighed: P(other) stays as the model said, since a part says which
+    category a claim is, not whether a sentence is one."""
+
+    log_ratio: np.ndarray  # (len(NEAR_PART), categories), categories in label order without "other"
+    weight: float
+
+    def apply(self, proba: np.ndarray, f: DocFeatures, labels: Sequence[str]) -> np.ndarray:
+        if not self.weight:
+            return proba
+        near = f.dense[:, [DENSE_NAMES.index(n) for n in NEAR_PART]]
+        return reweigh(proba, self.weight * (near @ self.log_ratio), labels)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"weight": self.weight, "parts": list(NEAR_PART),
+                "log_ratio": [[round(float(v), 4) for v in row] for row in self.log_ratio]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PartPrior:
+        if list(data["parts"]) != list(NEAR_PART):
+            raise ValueError(f"labeller part prior over {data['parts']}, this reportsum reads {list(NEAR_PART)}")
+        return cls(np.array(data["log_ratio"], dtype=np.float64), float(data["weight"]))
+
+
+def reweigh(proba: np.ndarray, shift: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """``proba`` with each row's categories (all labels but "other") multiplied by
+    ``exp(shift)`` and renormalised among themselves; P(other) unchanged."""
+    cats = [i for i, name in enumerate(labels) if name != "other"]
+    z = np.log(np.maximum(proba[:, cats], 1e-300)) + shift
+    q = np.exp(z - z.max(axis=1, keepdims=True))
+    q *= (proba[:, cats].sum(axis=1) / q.sum(axis=1))[:, None]
+    out = proba.copy()
+    out[:, cats] = q
+    return out
+
+
 @dataclass
 class Labeller:
     """A multinomial logistic regression; thresholds decide what is emitted."""
@@ -169,15 +214,18 @@ class Labeller:
     version: str = ""
     # the category pairs a unit may carry together; () allows any pair
     second_pairs: tuple[frozenset[str], ...] = ()
+    part_prior: PartPrior | None = None
 
     def predict_proba(self, f: DocFeatures) -> np.ndarray:
-        """P(label) per unit, columns in ``labels`` order: one sparse product per family."""
+        """P(label) per unit, columns in ``labels`` order: one sparse product per family, then
+        the part prior (if any) re-weighs the categories by the part of the report."""
         if not f.n_units:
             return np.zeros((0, len(self.labels)))
         z = self.vectorizer.scores(f, self.coef) + self.intercept
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        p /= p.sum(axis=1, keepdims=True)
+        return self.part_prior.apply(p, f, self.labels) if self.part_prior else p
 
     def decide(self, proba: np.ndarray) -> list[tuple[str, ...]]:
         """Categories per unit: the most probable one (none when it is "other" or less likely
@@ -223,6 +271,7 @@ class Labeller:
             "second_threshold": self.second_threshold,
             "min_prob": self.min_prob,
             "second_pairs": [sorted(pair) for pair in self.second_pairs],
+            **({"part_prior": self.part_prior.to_json()} if self.part_prior else {}),
             "meta": self.meta,
             # the vocabulary as text, one n-gram a line (whitespace never occurs in an n-gram)
             "families": {name: {"weight": v.weight, "ngrams": "\n".join(gram_text(int(k)) for k in v.keys),
@@ -249,7 +298,8 @@ class Labeller:
                    intercept=np.array(data["intercept"], dtype=np.float64),
                    second_threshold=float(data.get("second_threshold", 1.0)),
                    min_prob=float(data.get("min_prob", 0.0)), meta=data.get("meta", {}), version=version,
-                   second_pairs=tuple(frozenset(p) for p in data.get("second_pairs", ())))
+                   second_pairs=tuple(frozenset(p) for p in data.get("second_pairs", ())),
+                   part_prior=PartPrior.from_json(data["part_prior"]) if "part_prior" in data else None)
 
 
 TOP_WEIGHTS = 25

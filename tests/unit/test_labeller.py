@@ -7,13 +7,15 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from service import labeller, train
 from service.clean import clean
-from service.features import DENSE_NAMES, features, gram_key, gram_text, grams, kinds, units_of
+from service.features import (DENSE_NAMES, NEAR_PART, features, gram_key, gram_text, grams, kinds, paragraph_leads,
+                              part_kinds, units_of)
 from service.segment import segment
 
 REVIEW_AND_PLAN = (
@@ -61,6 +63,79 @@ def test_features_read_the_part_of_the_report_from_section_titles():
     assert "problem" not in kinds("(五)有效防范化解重大风险")
 
 
+def test_a_title_naming_two_parts_names_neither():
+    # "十三五" achievements and "十四五" targets in one title: its units are no review
+    text = ("二、“十三五”时期发展成就和“十四五”时期主要目标任务\n坚持创新驱动发展，加快发展现代产业体系。\n"
+            "三、2021年重点工作\n加快推进县医院新院区建设。\n")
+    structure, units = _units(text)
+    f = features(structure, units)
+    col = {n: j for j, n in enumerate(DENSE_NAMES)}
+    first = next(i for i, u in enumerate(units) if "创新驱动" in u.text)
+    later = next(i for i, u in enumerate(units) if "新院区" in u.text)
+    assert not any(f.dense[first, col[n]] for n in NEAR_PART)
+    assert f.dense[later, col["part.near=plan"]] == 1
+
+
+def test_task_parts_after_the_first_plan_part_are_plan_parts():
+    # the 2015 national report: "二、2015年工作总体部署" then tasks titled by their subject only
+    contexts = [("一、2014年工作回顾",), ("二、2015年工作总体部署",), ("三、把改革开放扎实推向纵深",),
+                ("三、把改革开放扎实推向纵深", "（一）加大简政放权"), ("四、持续推进民生改善",)]
+    assert [near for _, near in part_kinds(contexts)] == ["review", "plan", "plan", "plan", "plan"]
+    # a part that names no kind before any plan part stays unknown, and the review never inherits
+    assert part_kinds([("一、开局良好",), ("二、工作回顾",), ("三、坚持从严治党",)]) == [(None, None), ("review", "review"),
+                                                                                  (None, None)]
+
+
+def test_part_prior_reweighs_categories_and_keeps_other():
+    proba = np.array([[0.3, 0.1, 0.4, 0.2], [0.1, 0.1, 0.1, 0.7]])
+    shift = np.array([[2.0, 0.0, -2.0], [0.0, 0.0, 0.0]])
+    out = labeller.reweigh(proba, shift, labeller.LABELS)
+    assert np.allclose(out.sum(axis=1), 1) and np.allclose(out[:, 3], proba[:, 3])
+    assert out[0].argmax() == 0 and np.allclose(out[1], proba[1])  # no shift: unchanged
+    # in the model: a unit under a review title moves toward achievements, one outside any part does not
+    structure, units = _units("一、2016年工作总结\n深化公立医院人事制度改革，实施公立医院员额制。\n" + "稳步推进药品集中采购。\n")
+    f = features(structure, units)
+    model = labeller.shipped()
+    ratio = np.array([[2.0, -1.0, -2.0], [-2.0, 2.0, -2.0], [-2.0, -1.0, 2.0]])
+    off = model.predict_proba(f)
+    on = replace(model, part_prior=labeller.PartPrior(ratio, 1.0)).predict_proba(f)
+    col = DENSE_NAMES.index("part.near=review")
+    inside = f.dense[:, col] == 1
+    assert inside.any()
+    assert np.all(on[inside, 0] > off[inside, 0]) and np.allclose(on[:, 3], off[:, 3])
+    data = replace(model, part_prior=labeller.PartPrior(ratio, 1.0)).to_json()
+    assert labeller.Labeller.from_json(data).part_prior.weight == 1.0
+    data["part_prior"]["parts"] = ["part.near=x"]
+    with pytest.raises(ValueError, match="part prior"):
+        labeller.Labeller.from_json(data)
+
+
+def test_part_log_ratio_counts_claims_by_part():
+    docs = [d for d in train.load_docs(train.GOLD_SETS) if d.name.startswith(("c62", "c65"))]
+    ratio = train.part_log_ratio(docs, 1.0)
+    review, problem = NEAR_PART.index("part.near=review"), NEAR_PART.index("part.near=problem")
+    assert ratio.shape == (len(NEAR_PART), 3)
+    assert ratio[review].argmax() == 0 and ratio[problem].argmax() == 1  # achievements; problems
+
+
+def test_paragraph_leads_are_each_paragraphs_opening():
+    structure, units = _units("会议要求，下一步要加快建设。一是完善机制。二是强化考核。\n全年新建卫生室12所。\n")
+    leads = paragraph_leads(units)
+    assert all(lead.startswith("会议要求") for u, lead in zip(units, leads) if "考核" in u.text or "机制" in u.text)
+    assert next(lead for u, lead in zip(units, leads) if "卫生室" in u.text).startswith("全年新建")
+    assert features(structure, units).grams["p"].n_rows == 2
+
+
+def test_selection_weighs_each_source_group_alike():
+    # a long report read perfectly and a short bureau page read as nothing: the mean of the two
+    # groups' F1 is 0.5, where the pooled units would say the long report's near-perfect figure
+    docs = [d for d in train.load_docs(train.GOLD_SETS) if d.name.startswith(("c32", "c64"))]
+    scores = [train.score(d, [tuple(sorted(t)) if d.name.startswith("c32") else () for t in d.targets]) for d in docs]
+    assert train.group_f1(scores, docs) == pytest.approx(
+        np.mean([train.f1([s]) for s in scores]))
+    assert train.group_f1(scores, docs) < 0.55 < train.f1(scores)
+
+
 def test_shipped_labeller_reads_document_structure():
     structure, units = _units(REVIEW_AND_PLAN)
     model = labeller.shipped()
@@ -85,7 +160,8 @@ def test_shipped_file_names_its_labels_features_and_selection_scores():
             assert "seeds" in cv[who]["groups"] and "silver" not in cv[who]["groups"]
     if table:
         assert "baseline" in table and model.meta["config"] in [row["config"] for row in table.values()]
-    assert set(model.meta["config"]) == {"dense", "silver_weight", "C", "other_bias", "second_threshold"}
+    assert set(model.meta["config"]) == {"dense", "families", "silver_weight", "C", "other_bias", "second_threshold",
+                                         "part_weight"}
     assert len(model.meta["documents"]) >= 60 and model.meta["silver_documents"] == 28
 
 
@@ -152,11 +228,13 @@ def test_retraining_reproduces_the_shipped_parameters():
     docs = train.load_all()
     shipped = labeller.shipped()
     assert train.corpus_hash(docs) == shipped.meta["corpus_sha256"]
-    cfg = shipped.meta["config"]
-    config = train.Config(dense=tuple(cfg["dense"]), silver_weight=cfg["silver_weight"], c=cfg["C"],
-                          other_bias=cfg["other_bias"], second_threshold=cfg["second_threshold"])
+    config = train.Config.from_json(shipped.meta["config"])
     fresh = labeller.Labeller.from_json(json.loads(labeller.dumps(train.fit(docs, config))))
     assert fresh.vectorizer.feature_names() == shipped.vectorizer.feature_names()
     assert np.allclose(fresh.coef, shipped.coef, atol=2e-3)
     assert np.allclose(fresh.intercept, shipped.intercept, atol=2e-3)
     assert fresh.second_threshold == shipped.second_threshold and set(fresh.second_pairs) == set(shipped.second_pairs)
+    assert (fresh.part_prior is None) == (shipped.part_prior is None)
+    if shipped.part_prior:
+        assert fresh.part_prior.weight == shipped.part_prior.weight
+        assert np.allclose(fresh.part_prior.log_ratio, shipped.part_prior.log_ratio, atol=1e-3)
