@@ -186,6 +186,7 @@ def main() -> int:
     p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     p.add_argument("--health", action="store_true", help="/healthz while a 1,000,000-character article is digested")
     p.add_argument("--health-chars", type=int, default=1_000_000)
+    p.add_argument("--workers", type=int, default=1, help="reportsum serve --workers N (server processes)")
     a = p.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="api-bench-"))
@@ -207,7 +208,7 @@ def main() -> int:
     log = open(tmp / "server.log", "wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(api_port),
-         "--no-cache", "--quiet", "--concurrency", str(a.concurrency)],
+         "--no-cache", "--quiet", "--concurrency", str(a.concurrency), "--workers", str(a.workers)],
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{api_port}"
