@@ -207,3 +207,21 @@ def test_recordings_never_hold_the_key_headers_or_url(server, tmp_path):
     saved = json.loads(text)
     assert saved["version"] == 1 and saved["key"] == request().key("fake-model") == path.stem
     assert "全年完成投资1.7亿元" in text  # ensure_ascii=False: readable fixtures
+
+
+def test_idle_connections_kept_are_bounded_and_calls_beyond_them_still_run(server):
+    """The pool keeps at most CONNECTION_LIMITS' idle connections (httpcore scans every idle one
+    per request); 40 calls at once still all complete, over more connections than that."""
+    from service.backends.openai import CONNECTION_LIMITS
+
+    async def job(backend):
+        pool = backend._client._client._transport._pool
+        assert pool._max_keepalive_connections == CONNECTION_LIMITS.max_keepalive_connections == 32
+        replies = await asyncio.gather(*(backend.complete(request()) for _ in range(40)))
+        idle = [c for c in pool.connections if c.is_idle()]
+        return replies, len(idle)
+
+    server.latency = 0.05
+    replies, idle = run_with(settings_for(server), job)
+    assert len(replies) == 40 and all(r.content for r in replies)
+    assert idle <= 32
