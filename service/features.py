@@ -239,20 +239,19 @@ def part_kinds(contexts: list[tuple[str, ...]]) -> list[tuple[str | None, str | 
     part and follows a sibling that is a plan part is a plan part too: a report's task parts
     come last and only the first says so ("二、2015年工作总体部署", then "三、把改革开放扎实推向纵深",
     "四、…"); the review never follows the plans."""
-    last: dict[tuple[str, ...], tuple[str, bool]] = {}  # parent path -> (its latest child, a plan part?)
+    # parent path -> (its latest child title, is it a plan part, is that only inherited)
+    last: dict[tuple[str, ...], tuple[str, bool, bool]] = {}
     out = []
     for context in contexts:
         titles = list(context)
         for depth, title in enumerate(context):
             parent = context[:depth]
             seen = last.get(parent)
-            if seen is not None and seen[0] == title:
-                plan = seen[1]
-            else:
+            if seen is None or seen[0] != title:
                 own = kinds(title)
-                plan = own == ["plan"] or (not own and seen is not None and seen[1])
-                last[parent] = (title, plan)
-            if plan and not kinds(title):
+                inherited = not own and seen is not None and seen[1]
+                seen = last[parent] = (title, own == ["plan"] or inherited, inherited)
+            if seen[2]:
                 titles[depth] = "任务"  # read as a plan title
         out.append(_part(tuple(titles)))
     return out

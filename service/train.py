@@ -33,9 +33,8 @@ from scipy import sparse
 
 from service.clean import clean
 from service.evaluate import grade, load_gold, locate_gold, micro, spans_match
-from service.features import DENSE_GROUPS, DENSE_NAMES, DocFeatures, UnitRef, features, units_of
+from service.features import DENSE_GROUPS, DENSE_NAMES, NEAR_PART, DocFeatures, UnitRef, features, units_of
 from service.ingest import read_bytes
-from service.features import NEAR_PART
 from service.labeller import FAMILY_WEIGHTS, LABELS, Labeller, PartPrior, Vectorizer, Vocabulary, reweigh
 from service.segment import segment
 
@@ -237,8 +236,6 @@ def fit(docs: Sequence[Doc], config: Config = BASELINE, meta: dict[str, Any] | N
 
 def _near(doc: Doc) -> np.ndarray:
     """Each unit's part columns (one-hot, or all 0 outside a titled part)."""
-    from service.features import DENSE_NAMES
-
     return doc.feats.dense[:, [DENSE_NAMES.index(n) for n in NEAR_PART]]
 
 
