@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import json
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -25,13 +27,16 @@ from service.errors import BackendError, BackendTimeout, ReplayMiss
 
 log = logging.getLogger(__name__)
 
-# The SDK's pool keeps up to 100 idle connections, and httpcore polls every idle one for a
-# server hang-up each time it hands out a connection or takes one back: with a server's 50
-# clients x 4 calls in flight that scan was a quarter of the serve process's CPU (py-spy,
-# bench/api_bench.py --text seed: 3.7 ms of server CPU per call with 100 kept, 2.9 with 32,
-# p95 3.11x -> 2.58x). 32 idle connections cover a batch's concurrency twice over; connections
-# in use are not limited, and one over the 32 is closed when it goes idle.
-CONNECTION_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=32, keepalive_expiry=5.0)
+# httpcore scans every connection of its pool each time a call starts or ends (closed? connected?
+# reserved? and each idle one polled for a server hang-up): O(connections) per call. A server with
+# 50 articles x 4 calls in flight holds 200 connections, and in one pool that scan was a quarter of
+# the serve process's CPU (py-spy, bench/api_bench.py --text seed). So calls go round POOL_SHARDS
+# SDK clients, each with its own pool: the same connections, an eighth of the scan per call
+# (one process, 200 calls in flight: 2.1 -> 1.6 ms of CPU per call).
+# Each pool keeps at most 8 idle connections (the SDK kept 100); connections in use are not
+# limited, and one over the 8 is closed when it goes idle.
+POOL_SHARDS = 8
+CONNECTION_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=8, keepalive_expiry=5.0)
 PROMPT_VERSION_HEADER = "X-Reportsum-Prompt-Version"
 CONTEXT_HEADER = "X-Reportsum-Context"
 
@@ -165,8 +170,12 @@ class OpenAIBackend:
         structured_mode: str = "auto",
         *,
         send_context: bool = False,
+        shards: Sequence[openai.AsyncOpenAI] = (),
     ) -> None:
         self._client = client
+        # calls go round the client and its shards (see POOL_SHARDS)
+        self._clients = [client, *shards]
+        self._next_client = itertools.cycle(self._clients)
         self.model = model
         self._chain = CHAINS[structured_mode]
         # the dialect that worked once; later calls go straight to it
@@ -177,15 +186,20 @@ class OpenAIBackend:
 
     @classmethod
     def from_settings(cls, settings: Settings, http_client: httpx2.AsyncClient | None = None) -> OpenAIBackend:
-        client = count_requests(http_client or openai.DefaultAsyncHttpxClient(limits=CONNECTION_LIMITS))
-        sdk = openai.AsyncOpenAI(
-            base_url=settings.openai_base_url,
-            api_key=settings.openai_api_key or "unused",
-            timeout=settings.timeout,
-            max_retries=settings.max_retries,
-            http_client=client,
-        )
-        return cls(sdk, settings.resolved_model(), settings.structured_mode)
+        """The backend for ``settings``; with ``http_client`` (tests) all calls go through it alone."""
+        def sdk(http: httpx2.AsyncClient) -> openai.AsyncOpenAI:
+            return openai.AsyncOpenAI(
+                base_url=settings.openai_base_url,
+                api_key=settings.openai_api_key or "unused",
+                timeout=settings.timeout,
+                max_retries=settings.max_retries,
+                http_client=count_requests(http),
+            )
+
+        if http_client is not None:
+            return cls(sdk(http_client), settings.resolved_model(), settings.structured_mode)
+        first, *shards = (sdk(openai.DefaultAsyncHttpxClient(limits=CONNECTION_LIMITS)) for _ in range(POOL_SHARDS))
+        return cls(first, settings.resolved_model(), settings.structured_mode, shards=shards)
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         counter = [0]
@@ -203,7 +217,8 @@ class OpenAIBackend:
         return self._response(completion, max(counter[0], 1))
 
     async def aclose(self) -> None:
-        await self._client.close()
+        for client in self._clients:
+            await client.close()
 
     async def _complete(self, request: LLMRequest) -> Any:
         if request.json_schema is not None and self.dialect is None:
@@ -233,7 +248,7 @@ class OpenAIBackend:
         # TypedDict transform walks every message and the schema node by node (4-8 ms of event
         # loop per call, more than the rest of the call) to send the same bytes; the reply is
         # read as JSON rather than built into the SDK's ChatCompletion models (another 1-2 ms).
-        response = await self._client.post(
+        response = await next(self._next_client).post(
             "/chat/completions", body=request_body(request, dialect, self.model),
             options={"headers": self._headers(request)}, cast_to=httpx2.Response,
         )

@@ -209,19 +209,22 @@ def test_recordings_never_hold_the_key_headers_or_url(server, tmp_path):
     assert "全年完成投资1.7亿元" in text  # ensure_ascii=False: readable fixtures
 
 
-def test_idle_connections_kept_are_bounded_and_calls_beyond_them_still_run(server):
-    """The pool keeps at most CONNECTION_LIMITS' idle connections (httpcore scans every idle one
-    per request); 40 calls at once still all complete, over more connections than that."""
-    from service.backends.openai import CONNECTION_LIMITS
+def test_calls_go_round_the_pool_shards_and_idle_connections_kept_are_bounded(server):
+    """Calls are spread over POOL_SHARDS clients, each with its own pool (httpcore scans every
+    connection of a pool per call), and each pool keeps at most CONNECTION_LIMITS' idle
+    connections; 80 calls at once still all complete, over more connections than that."""
+    from service.backends.openai import CONNECTION_LIMITS, POOL_SHARDS
 
     async def job(backend):
-        pool = backend._client._client._transport._pool
-        assert pool._max_keepalive_connections == CONNECTION_LIMITS.max_keepalive_connections == 32
-        replies = await asyncio.gather(*(backend.complete(request()) for _ in range(40)))
-        idle = [c for c in pool.connections if c.is_idle()]
-        return replies, len(idle)
+        pools = [client._client._transport._pool for client in backend._clients]
+        assert len({id(p) for p in pools}) == len(pools) == POOL_SHARDS > 1
+        assert all(p._max_keepalive_connections == CONNECTION_LIMITS.max_keepalive_connections == 8 for p in pools)
+        replies = await asyncio.gather(*(backend.complete(request()) for _ in range(80)))
+        return replies, [len(p.connections) for p in pools], [sum(c.is_idle() for c in p.connections) for p in pools]
 
     server.latency = 0.05
-    replies, idle = run_with(settings_for(server), job)
-    assert len(replies) == 40 and all(r.content for r in replies)
-    assert idle <= 32
+    replies, connections, idle = run_with(settings_for(server), job)
+    assert len(replies) == 80 and all(r.content and r.calls == 1 for r in replies)
+    assert all(n > 0 for n in connections)  # every shard carried calls
+    assert max(idle) <= 8
+    assert len(server.requests) == 80
