@@ -360,6 +360,42 @@ def _title_block(blocks: list[Block]) -> int:
     return 0
 
 
+# Where a headline may stand: a notice's cover letter (addressee, one paragraph, signature, date)
+# comes before the title of the plan it sends ("中医药发展战略规划纲要（2016—2030年）").
+HEADLINE_SCAN = 10
+# Lines near the top that are not the headline: a date or time ("2023-03-01 09:22发布于…",
+# "——2022年3月5日在…会议上", "（2019年10月20日）"), a document number ("国发〔2016〕15号"), a
+# metadata label ("联系人：", "来源：", "网址:"), the signature of an office ("北京市中医管理局").
+_DATE_LINE = re.compile(r"(?:19|20)\d{2}\s*[-年/.]\s*\d{1,2}\s*[-月/.]\s*\d{1,2}|\d{1,2}:\d{2}")
+_DOC_NUMBER = re.compile(r"[〔\[【(（]\s*(?:19|20)\d{2}\s*[〕\]】)）]\s*\d+\s*号")
+_META_LABEL = re.compile(r"^(来源|发布时间|发布日期|发布机构|时间|日期|作者|编辑|责任编辑|联系人|联系电话|电话|网址|地址|邮箱|"
+                         r"浏览次数|点击数|索引号|主题分类|文号|成文日期|相关文件|附件)\s*[:：]")
+_OFFICE = re.compile(r"^[\u4e00-\u9fff]{2,20}(?:局|委|委员会|办公厅|办公室|人民政府|政府)$")
+
+
+def _is_headline(block: Block) -> bool:
+    """A line that can be the report's title: short, no sentence, no section number of an
+    excerpt ("一、2013年工作回顾" heads a part, not the report), no addressee or speaker line
+    ending in a colon, and none of the lines above. A title-block line may be short
+    ("政府工作报告"); a line in the text must say more."""
+    t = block.visible.strip()
+    if not (4 if block.title else 8) <= len(t) <= 80 or t[-1] in "。；;，,、：:《“（(" or "\n" in t:
+        return False
+    if re.search(r"[。；;]", t) or HEADING_RE.match(t) or t[0] in "（(" and t[-1] in "）)":
+        return False
+    if any(t.count(a) != t.count(b) for a, b in ("《》", "“”", "（）", "()")):
+        return False  # the end or the start of a line broken inside a name
+    if not block.title and re.search(r"[:：]", t):
+        return False  # a run-in heading in the text ("促进二个融合：中医药一二三产业…")
+    return not (_DATE_LINE.search(t) or _DOC_NUMBER.search(t) or _META_LABEL.match(t) or _OFFICE.match(t))
+
+
+def headline(blocks: list[Block]) -> str | None:
+    """The report's title: the first headline among the top ``HEADLINE_SCAN`` blocks (None when
+    the text opens mid-report: an excerpt's first section heading is no title)."""
+    return next((b.visible.strip() for b in blocks[:HEADLINE_SCAN] if _is_headline(b)), None)
+
+
 # A line that opens a list of other stories after the report: "相关阅读", "新闻推荐", "上一篇：…".
 _TEASER_MARK = re.compile(r"^[\s【\[『「|｜>»·•■□◆▍]*(新闻推荐|相关阅读|相关新闻|相关文章|相关链接|相关解读|相关报道|"
                           r"推荐阅读|延伸阅读|热点推荐|热门推荐|精彩推荐|热点新闻|猜你喜欢|往期回顾|往期推荐|更多新闻|"
@@ -511,8 +547,7 @@ def clean(raw: str) -> Cleaned:
             seen_text += norm(b.text) + "|"
             main_started = main_started or len(b.visible) > 60
         i += 1
-    title = next((b.visible for b in kept if 8 <= len(b.visible) <= 60 and b.text[-1] not in "。！？；"), None)
-    return Cleaned(blocks=kept, excluded=_merge_excluded(excluded), title=title)
+    return Cleaned(blocks=kept, excluded=_merge_excluded(excluded), title=headline(kept))
 
 
 _CJK_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九十", 1)}

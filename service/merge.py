@@ -10,11 +10,21 @@ from typing import Any, TypeVar
 
 from service.models import CATEGORIES, DocInfo, Item, Span
 
-_ORG = re.compile(
-    r"((?:[\u4e00-\u9fff]{2,3}(?:省|市))?[\u4e00-\u9fff]{2,3}(?:市|区|县|州|旗)"
-    r"(?:卫生健康委员会|卫生和计划生育委员会|卫生健康局|卫生健康委|卫计委|卫生局|人民政府))"
-)
-_REGION = re.compile(r"([\u4e00-\u9fff]{2,6}?(?:省|市|区|县|州|旗))")
+# The provincial-level names: a closed list. A place is read from one of them, or from a name
+# that starts a phrase: a leftmost match alone took the tail of a verb or a year for a place
+# ("我代表北京市人民政府" -> "表北京市", "2026年江苏省…" -> "年江苏省").
+PROVINCES = ("北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建", "江西",
+             "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古",
+             "广西", "西藏", "宁夏", "新疆", "香港", "澳门")
+_PROVINCE = "(?:" + "|".join(PROVINCES) + ")(?:省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区)?"
+_LOCAL = r"[\u4e00-\u9fff]{2,3}(?:市|区|县|州|旗)"
+# where a place may begin: at a province's name, or after no other Chinese character; never at a
+# generic addressee ("各区县卫生局", "各省、自治区、直辖市人民政府") or a preposition ("由区县卫生局…")
+_PLACE_START = rf"(?:(?={_PROVINCE})|(?<![\u4e00-\u9fff]))(?!各|直辖|自治|由|在|经|据|对|向|按|被|把)"
+_BODY = "(?:卫生健康委员会|卫生和计划生育委员会|卫生健康局|卫生健康委|卫计委|卫生局|人民政府)"
+_ORG = re.compile(rf"{_PLACE_START}((?:{_PROVINCE}(?:{_LOCAL})?|{_LOCAL}){_BODY})")
+_REGION_PROVINCE = re.compile(rf"({_PROVINCE}(?:{_LOCAL})?)")
+_REGION_LOCAL = re.compile(rf"{_PLACE_START}({_LOCAL})")
 _PERIOD = re.compile(r"(\d{4}年(?:上半年|下半年|一季度|前三季度|1[-—－~至]\d{1,2}月|全年)?)")
 _ORG_EXPANSIONS = {"卫生健康委": "卫生健康委员会", "卫计委": "卫生和计划生育委员会"}
 
@@ -59,6 +69,12 @@ def dedupe(items: dict[str, list[Item]]) -> tuple[dict[str, list[Item]], int]:
     return first_mentions({c: [(it.span, it.evidence, it) for it in items[c]] for c in CATEGORIES})
 
 
+def _region(text: str) -> re.Match[str] | None:
+    """The place a name holds: a province (and the city or county after it), else a city or
+    county that begins a phrase."""
+    return _REGION_PROVINCE.search(text) or _REGION_LOCAL.search(text)
+
+
 def doc_info(text: str, kept_text: str, title: str | None) -> DocInfo:
     org = _ORG.search(kept_text)
     organization = org.group(1) if org else None
@@ -67,7 +83,7 @@ def doc_info(text: str, kept_text: str, title: str | None) -> DocInfo:
             if organization.endswith(short):
                 organization = organization[: -len(short)] + full
     # a region is read from the organisation or the title, never from a random sentence
-    region = _REGION.search(organization or title or "")
+    region = _region(organization or title or "")
     period = _PERIOD.search(kept_text)
     return DocInfo(
         title=title,

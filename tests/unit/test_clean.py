@@ -233,3 +233,23 @@ def test_page_tools_above_the_headline_do_not_hide_the_title():
     titles = [b.text for b in cleaned.blocks if b.title]
     assert titles == ["2026年江苏省政府工作报告", "——2026年2月3日在江苏省第十四届人民代表大会第五次会议上"]
     assert cleaned.title == "2026年江苏省政府工作报告"
+
+
+def test_the_title_is_a_headline_never_a_date_number_addressee_or_section_of_an_excerpt():
+    # a State Council notice: document number, addressee, cover letter, date, then the plan's title
+    notice = ("国发〔2016〕15号\n\n各省、自治区、直辖市人民政府，国务院各部委、各直属机构：\n\n"
+              "现将《中医药发展战略规划纲要（2016—2030年）》印发给你们，请认真贯彻执行。\n\n国务院\n\n2016年2月22日\n\n"
+              "中医药发展战略规划纲要（2016—2030年）\n\n中医药作为我国独特的卫生资源，在经济社会发展中发挥着重要作用。")
+    assert clean(notice).title == "中医药发展战略规划纲要（2016—2030年）"
+    # a speech: a short headline, then its date line
+    speech = ("政府工作报告\n\n——2022年3月5日在第十三届全国人民代表大会第五次会议上\n\n"
+              "现在，我代表国务院，向大会报告政府工作，请予审议。\n\n一、2021年工作回顾\n\n过去一年经济保持恢复发展。")
+    assert clean(speech).title == "政府工作报告"
+    # an excerpt that opens on a part: no title, not the part's heading
+    excerpt = "一、2013年工作回顾\n\n过去一年是本届政府依法履职的第一年，任务艰巨而繁重。\n\n（一）经济运行稳中向好。"
+    assert clean(excerpt).title is None
+    # an addressee, a contact line and a signature are no title; a line broken inside 《》 neither
+    letter = ("各区卫生健康委：\n\n为贯彻落实有关要求，现将工作方案印发给你们，请认真执行。\n\n联系人：王某某\n\n"
+              "北京市中医管理局\n\n中共中央关于制定国民经济和社会发展规划的建议\n》，国务院编制了《\n\n"
+              "2021年北京市基层卫生技术人员培训项目工作方案\n\n一、工作目标")
+    assert clean(letter).title == "2021年北京市基层卫生技术人员培训项目工作方案"

@@ -35,3 +35,27 @@ def test_first_mentions_keeps_what_dedupe_keeps_in_its_order():
     assert (kept, dropped) == dedupe(items)
     assert [it.span for it in kept["achievements"]] == [(10, 20), (90, 101)]  # by span, not as given
     assert kept["problems"] == [items["problems"][1]] and dropped == 2
+
+
+# ------------------------------------------------------------------ the digest's doc fields
+# Shapes from the corpus: a speech's "我代表北京市人民政府", a title that opens on its year, a
+# province named without 省 in a headline, an addressee list, a preposition before a county.
+
+
+def test_a_place_is_read_from_a_province_or_a_name_that_begins_a_phrase():
+    from service.merge import doc_info
+
+    def fields(kept: str, title: str | None = None) -> tuple[str | None, str | None]:
+        info = doc_info(kept, kept, title)
+        return info.organization, info.region
+
+    assert fields("现在，我代表北京市人民政府，向大会报告工作。") == ("北京市人民政府", "北京市")
+    assert fields("现在，我谨代表市人民政府，向大会报告工作。") == (None, None)
+    assert fields("正文。", "2026年江苏省政府工作报告") == (None, "江苏省")
+    assert fields("正文。", "将健康融入所有政策 共建共享健康贵州") == (None, "贵州")
+    assert fields("各省、自治区、直辖市人民政府，国务院各部委：") == (None, None)
+    assert fields("人员名单由区县卫生局统一报送。") == (None, None)
+    assert fields("在市委、市政府和市卫计委的关心下，医院开诊。") == (None, None)
+    assert fields("8月20日上午,济宁市卫生健康委召开全市卫生健康工作推进会议。") == ("济宁市卫生健康委员会", "济宁市")
+    assert fields("肃南县卫生健康局关于整改的报告") == ("肃南县卫生健康局", "肃南县")
+    assert fields("山东省济宁市卫生健康委员会发布通知。") == ("山东省济宁市卫生健康委员会", "山东省济宁市")
