@@ -25,7 +25,11 @@ _BODY = "(?:卫生健康委员会|卫生和计划生育委员会|卫生健康局
 _ORG = re.compile(rf"{_PLACE_START}((?:{_PROVINCE}(?:{_LOCAL})?|{_LOCAL}){_BODY})")
 _REGION_PROVINCE = re.compile(rf"({_PROVINCE}(?:{_LOCAL})?)")
 _REGION_LOCAL = re.compile(rf"{_PLACE_START}({_LOCAL})")
-_PERIOD = re.compile(r"(\d{4}年(?:上半年|下半年|一季度|前三季度|1[-—－~至]\d{1,2}月|全年)?)")
+_PERIOD = re.compile(r"((?:\d{4}\s*[—–\-~～至]\s*)?\d{4}年(?:上半年|下半年|一季度|前三季度|1[-—－~至]\d{1,2}月|全年)?)")
+# A year the report looks back or ahead to is not the period it covers: a target ("到2035年",
+# "2035年远景目标"), a record ("1985年以来最高"), a founding ("创建于1952年", "前身是1939年").
+_NOT_PERIOD_BEFORE = re.compile(r"(?:到|至|于|是)$")
+_NOT_PERIOD_AFTER = re.compile(r"^(?:以来|远景|前)")
 _ORG_EXPANSIONS = {"卫生健康委": "卫生健康委员会", "卫计委": "卫生和计划生育委员会"}
 
 
@@ -75,6 +79,13 @@ def _region(text: str) -> re.Match[str] | None:
     return _REGION_PROVINCE.search(text) or _REGION_LOCAL.search(text)
 
 
+def _period(text: str) -> re.Match[str] | None:
+    """The first year (with its half or quarter) that is neither a target, a record nor a founding."""
+    return next((m for m in _PERIOD.finditer(text)
+                 if not _NOT_PERIOD_BEFORE.search(text[max(0, m.start() - 1):m.start()])
+                 and not _NOT_PERIOD_AFTER.match(text[m.end():m.end() + 2])), None)
+
+
 def doc_info(text: str, kept_text: str, title: str | None) -> DocInfo:
     org = _ORG.search(kept_text)
     organization = org.group(1) if org else None
@@ -84,7 +95,7 @@ def doc_info(text: str, kept_text: str, title: str | None) -> DocInfo:
                 organization = organization[: -len(short)] + full
     # a region is read from the organisation or the title, never from a random sentence
     region = _region(organization or title or "")
-    period = _PERIOD.search(kept_text)
+    period = _period(title or "") or _period(kept_text)
     return DocInfo(
         title=title,
         organization=organization,

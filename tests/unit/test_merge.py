@@ -59,3 +59,16 @@ def test_a_place_is_read_from_a_province_or_a_name_that_begins_a_phrase():
     assert fields("8月20日上午,济宁市卫生健康委召开全市卫生健康工作推进会议。") == ("济宁市卫生健康委员会", "济宁市")
     assert fields("肃南县卫生健康局关于整改的报告") == ("肃南县卫生健康局", "肃南县")
     assert fields("山东省济宁市卫生健康委员会发布通知。") == ("山东省济宁市卫生健康委员会", "山东省济宁市")
+
+
+def test_the_period_is_the_years_the_report_covers_not_a_target_record_or_founding():
+    from service.merge import doc_info
+
+    def period(kept: str, title: str | None = None) -> str | None:
+        return doc_info(kept, kept, title).period
+
+    assert period("综合考虑实现2035年远景目标，2026年主要预期目标是：…") == "2026年"
+    assert period("到2035年基本实现现代化。2025年上半年，全市完成投资。") == "2025年上半年"
+    assert period("农村居民人均纯收入实际增速为1985年以来最高。2010年经济平稳。") == "2010年"
+    assert period("西京医院前身是1939年在延安成立的卫生部。医院始建于1952年。") is None
+    assert period("正文中有2016年。", "中医药健康服务发展规划（2015—2020年）") == "2015—2020年"
