@@ -82,7 +82,9 @@ BASELINE = Config()
 # inner predictions. Small on purpose: a large grid over few groups selects noise.
 FIT_GRID = (BASELINE, Config(dense=("pos", "cues", "part")), Config(dense=("pos", "cues", "part"), silver_weight=0.5),
             Config(dense=("pos", "cues", "part"), families=("u", "s", "h", "p")))
-OTHER_BIAS = (0.0, -0.5, -1.0)
+# both ways: below 0 emits more, above 0 fewer (one-sided, the selection could only trade
+# precision for recall; ties keep the first, no bias)
+OTHER_BIAS = (0.0, 0.5, 1.0, -0.5, -1.0)
 SECOND = (1.0, 0.35)
 PART_WEIGHT = (0.0, 1.0, 2.0)
 
