@@ -31,7 +31,7 @@ from itertools import repeat
 
 import numpy as np
 
-from service.segment import Structure
+from service.segment import Structure, visible
 
 # ------------------------------------------------------------------------------ units
 
@@ -262,7 +262,25 @@ def part_kinds(contexts: list[tuple[str, ...]]) -> list[tuple[str | None, str | 
 NEAR_PART = tuple(f"part.near={k}" for k in PARTS)
 
 
-def _dense(units: list[UnitRef]) -> np.ndarray:
+def body_paths(structure: Structure, units: list[UnitRef]) -> list[tuple[str, ...]]:
+    """Each unit's section path without the title block above the report (headline, source and
+    date lines): a title heads the whole document, not a part of it. Taken as a section, a news
+    feature's first subheading ("高度:着眼未来 战略布局", its headline cut off) or a dateline
+    ("2023-03-01 09:22发布于…") stood over every unit after it, and its n-grams read them all as
+    one category."""
+    titles = {visible(b.text) for b in structure.headings if b.title}
+    if not titles:
+        return [u.context for u in units]
+    out = []
+    for u in units:
+        k = 0
+        while k < len(u.context) and u.context[k] in titles:
+            k += 1
+        out.append(u.context[k:])
+    return out
+
+
+def _dense(units: list[UnitRef], paths: list[tuple[str, ...]] | None = None) -> np.ndarray:
     col = {n: j for j, n in enumerate(DENSE_NAMES)}
     out = np.zeros((len(units), len(DENSE_NAMES)))
     if not units:
@@ -272,7 +290,7 @@ def _dense(units: list[UnitRef]) -> np.ndarray:
     texts = [u.text for u in units]
     for w in CUE_WORDS:  # `w in text` for every unit, looped in C
         out[:, col[f"cue:{w}"]] = list(map(operator.contains, texts, repeat(w)))
-    parts, of = _shared([u.context for u in units])
+    parts, of = _shared(paths if paths is not None else [u.context for u in units])
     kind = part_kinds(parts)
     # each distinct section path's part columns, set for all of its units in one assignment
     for j, prefix in enumerate(("part.top=", "part.near=")):
@@ -287,12 +305,13 @@ def features(structure: Structure, units: list[UnitRef] | None = None) -> DocFea
     """The arrays the labeller reads for every unit (``units_of(structure)`` unless given)."""
     units = units_of(structure) if units is None else units
     sentences, sent_of = _shared([u.sentence_text for u in units])
-    sections, sec_of = _shared([section_tail(u.context) for u in units])
+    paths = body_paths(structure, units)
+    sections, sec_of = _shared([section_tail(p) for p in paths])
     leads, lead_of = _shared(paragraph_leads(units))
     g_sent, g_sec, g_lead = grams(sentences, 3), grams(sections, 2), grams(leads, 2)
     g_sent.of_unit, g_sec.of_unit, g_lead.of_unit = sent_of, sec_of, lead_of
     return DocFeatures(len(units), {"u": grams([u.text for u in units], 3), "s": g_sent, "h": g_sec, "p": g_lead},
-                       _dense(units))
+                       _dense(units, paths))
 
 
 def paragraph_leads(units: list[UnitRef]) -> list[str]:

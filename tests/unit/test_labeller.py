@@ -14,8 +14,8 @@ import pytest
 
 from service import labeller, train
 from service.clean import clean
-from service.features import (DENSE_NAMES, NEAR_PART, features, gram_key, gram_text, grams, kinds, paragraph_leads,
-                              part_kinds, units_of)
+from service.features import (DENSE_NAMES, NEAR_PART, body_paths, features, gram_key, gram_text, grams, kinds,
+                              paragraph_leads, part_kinds, section_tail, units_of)
 from service.segment import segment
 
 REVIEW_AND_PLAN = (
@@ -61,6 +61,25 @@ def test_features_read_the_part_of_the_report_from_section_titles():
     # the task part of a national report (silver s17, s18) is a plan section
     assert kinds("三、2024年政府工作任务") == ["plan"] and kinds("一、2023年工作回顾") == ["review"]
     assert "problem" not in kinds("(五)有效防范化解重大风险")
+
+
+def test_the_title_block_heads_the_document_not_a_section_of_it():
+    # seed 004 opens on a subheading whose headline was cut off, c51 on a headline and a dateline:
+    # as a section they stood over every unit after them
+    text = ("高度：着眼未来 战略布局\n\n2023-03-01 09:22发布于贵州\n\n人才是医疗服务质量的保证，没有高水平的医学人才就难有学科建设。\n\n"
+            "一、2025年工作回顾\n过去一年，全省新建村卫生室120所，基层诊疗量增长8.5%。\n")
+    structure, units = _units(text)
+    assert [b.text for b in structure.headings if b.title] == ["高度：着眼未来 战略布局", "2023-03-01 09:22发布于贵州"]
+    first, *_, last = units
+    assert first.context == ("2023-03-01 09:22发布于贵州",)  # the segmenter keeps it (context, prompts)
+    paths = body_paths(structure, units)
+    assert paths[0] == () and paths[-1] == ("一、2025年工作回顾",)
+    f = features(structure, units)
+    h = f.grams["h"]
+    first_row = h.of_unit[0]
+    assert not any(gram_text(int(k)) in section_tail(first.context) for k in h.keys[h.rows == first_row])
+    col = {n: j for j, n in enumerate(DENSE_NAMES)}
+    assert f.dense[len(units) - 1, col["part.near=review"]] == 1.0 and not f.dense[0, [col[n] for n in NEAR_PART]].any()
 
 
 def test_a_title_naming_two_parts_names_neither():
