@@ -336,6 +336,15 @@ class Fits:
     def __init__(self, docs: Sequence[Doc], log=lambda s: None) -> None:
         self.docs, self.log = list(docs), log
         self._cache: dict[tuple, Labeller] = {}
+        self._scores: dict[tuple, Any] = {}
+
+    def score(self, doc: Doc, decisions: Sequence[tuple[str, ...]]) -> Any:
+        """``score``, once per document and decisions: grading is most of a selection's time,
+        and most decision thresholds leave most documents' decisions as they were."""
+        key = (doc.name, tuple(decisions))
+        if key not in self._scores:
+            self._scores[key] = score(doc, decisions)
+        return self._scores[key]
 
     def get(self, left_out: Iterable[str], cfg: Config) -> Labeller:
         fitted = cfg.fitted()
@@ -381,7 +390,7 @@ def select(fits: Fits, left_out: Sequence[str] = (), grid: Sequence[Config] = FI
             shift_all += [_near(d) @ model.part_prior.log_ratio for d in held]
         cfg_f1 = -1.0
         for bias, second, part in itertools.product(OTHER_BIAS, SECOND, PART_WEIGHT):
-            scores = [score(d, _decide(p, bias, second, part * s))
+            scores = [fits.score(d, _decide(p, bias, second, part * s))
                       for d, p, s in zip(held_all, proba_all, shift_all)]
             f, chosen = group_f1(scores, held_all), replace(cfg, other_bias=bias, second_threshold=second, part_weight=part)
             if chosen == BASELINE:
