@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import itertools
 import json
 import logging
 import re
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import aiohttp
 import httpx2
 import openai
 
@@ -27,16 +26,13 @@ from service.errors import BackendError, BackendTimeout, ReplayMiss
 
 log = logging.getLogger(__name__)
 
-# httpcore scans every connection of its pool each time a call starts or ends (closed? connected?
-# reserved? and each idle one polled for a server hang-up): O(connections) per call. A server with
-# 50 articles x 4 calls in flight holds 200 connections, and in one pool that scan was a quarter of
-# the serve process's CPU (py-spy, bench/api_bench.py --text seed). So calls go round POOL_SHARDS
-# SDK clients, each with its own pool: the same connections, an eighth of the scan per call
-# (one process, 200 calls in flight: 2.1 -> 1.6 ms of CPU per call).
-# Each pool keeps at most 8 idle connections (the SDK kept 100); connections in use are not
-# limited, and one over the 8 is closed when it goes idle.
-POOL_SHARDS = 8
-CONNECTION_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=8, keepalive_expiry=5.0)
+# Calls go through the SDK's aiohttp transport (``openai[aiohttp]``, ``DefaultAioHttpClient``),
+# not its default httpx2 one: with 200 calls in flight httpcore scans every connection of its pool
+# each time a call starts or ends, and its request path is pure Python. One process, 2,000 calls,
+# 200 in flight, loopback double at 250 ms: 2.46 ms of CPU per call over httpx2 (already spread
+# over eight pools), 1.40 ms over aiohttp. The serve process spends that CPU per model call.
+# Idle connections close after 5 s; the SDK's timeouts and retries are the same either way.
+CONNECTION_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=5.0)
 PROMPT_VERSION_HEADER = "X-Reportsum-Prompt-Version"
 CONTEXT_HEADER = "X-Reportsum-Context"
 
@@ -154,6 +150,17 @@ def is_dialect_rejection(err: openai.APIStatusError) -> bool:
     return err.status_code >= 500 and any(w in text for w in _DIALECT_WORDS)
 
 
+def _refused(err: BaseException) -> bool:
+    """A connection refused or a name not resolved: the SDK's aiohttp transport maps that to a
+    connect *timeout*, which would tell the user "timed out after 10 s" for an instant refusal."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, aiohttp.ClientConnectorError) and not isinstance(seen, asyncio.TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _public_url(url: str) -> str:
     # error messages show where we connected, never userinfo or query (may hold secrets)
     parts = urlsplit(url)
@@ -170,12 +177,8 @@ class OpenAIBackend:
         structured_mode: str = "auto",
         *,
         send_context: bool = False,
-        shards: Sequence[openai.AsyncOpenAI] = (),
     ) -> None:
         self._client = client
-        # calls go round the client and its shards (see POOL_SHARDS)
-        self._clients = [client, *shards]
-        self._next_client = itertools.cycle(self._clients)
         self.model = model
         self._chain = CHAINS[structured_mode]
         # the dialect that worked once; later calls go straight to it
@@ -186,20 +189,15 @@ class OpenAIBackend:
 
     @classmethod
     def from_settings(cls, settings: Settings, http_client: httpx2.AsyncClient | None = None) -> OpenAIBackend:
-        """The backend for ``settings``; with ``http_client`` (tests) all calls go through it alone."""
-        def sdk(http: httpx2.AsyncClient) -> openai.AsyncOpenAI:
-            return openai.AsyncOpenAI(
-                base_url=settings.openai_base_url,
-                api_key=settings.openai_api_key or "unused",
-                timeout=settings.timeout,
-                max_retries=settings.max_retries,
-                http_client=count_requests(http),
-            )
-
-        if http_client is not None:
-            return cls(sdk(http_client), settings.resolved_model(), settings.structured_mode)
-        first, *shards = (sdk(openai.DefaultAsyncHttpxClient(limits=CONNECTION_LIMITS)) for _ in range(POOL_SHARDS))
-        return cls(first, settings.resolved_model(), settings.structured_mode, shards=shards)
+        """The backend for ``settings``; ``http_client`` replaces the aiohttp one (replay, tests)."""
+        client = openai.AsyncOpenAI(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key or "unused",
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            http_client=count_requests(http_client or openai.DefaultAioHttpClient(limits=CONNECTION_LIMITS)),
+        )
+        return cls(client, settings.resolved_model(), settings.structured_mode)
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         counter = [0]
@@ -217,8 +215,7 @@ class OpenAIBackend:
         return self._response(completion, max(counter[0], 1))
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.close()
+        await self._client.close()
 
     async def _complete(self, request: LLMRequest) -> Any:
         if request.json_schema is not None and self.dialect is None:
@@ -248,7 +245,7 @@ class OpenAIBackend:
         # TypedDict transform walks every message and the schema node by node (4-8 ms of event
         # loop per call, more than the rest of the call) to send the same bytes; the reply is
         # read as JSON rather than built into the SDK's ChatCompletion models (another 1-2 ms).
-        response = await next(self._next_client).post(
+        response = await self._client.post(
             "/chat/completions", body=request_body(request, dialect, self.model),
             options={"headers": self._headers(request)}, cast_to=httpx2.Response,
         )
@@ -284,7 +281,7 @@ class OpenAIBackend:
 
     def _translate(self, err: openai.APIError) -> Exception:
         retries = self._client.max_retries
-        if isinstance(err, openai.APITimeoutError):
+        if isinstance(err, openai.APITimeoutError) and not _refused(err):
             return BackendTimeout(f"{self._where()}: timed out after {self._client.timeout}s, {retries} retries")
         if isinstance(err, openai.APIConnectionError):
             if isinstance(err.__cause__, ReplayMiss):  # defensive: should the SDK ever wrap it

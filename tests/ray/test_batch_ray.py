@@ -168,7 +168,6 @@ def test_same_results_as_plain_batch_one_concurrency_limit_and_a_rerun_makes_no_
     assert 3 <= server.peak <= 4, server.peak
 
     server.reset()
-    t0 = time.monotonic()
     assert ray_batch(corpus, out, settings, formats=("json", "md", "csv")) == 1
     assert server.requests == []
     rerun = read_index(out / INDEX_NAME)
@@ -176,7 +175,6 @@ def test_same_results_as_plain_batch_one_concurrency_limit_and_a_rerun_makes_no_
     assert {r for r, e in rerun.items() if e["status"] == "failed"} == BAD
     assert all(rerun[r]["plans"] == index[r]["plans"] and rerun[r]["tokens"] == 0 for r in rerun)
     assert (out / "items.csv").read_bytes() == (plain / "items.csv").read_bytes()
-    assert time.monotonic() - t0 < 30
 
 
 def test_a_failed_article_is_listed_with_its_error_and_only_it_is_retried(cluster, corpus, plain, server, tmp_path):
