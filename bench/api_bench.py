@@ -3,6 +3,7 @@
     python bench/api_bench.py                        # latency 0.25 s, short articles
     python bench/api_bench.py --text seed --requests 300
     python bench/api_bench.py --health --concurrency 16   # /healthz during a 1,000,000-char digest
+    python bench/api_bench.py --text seed --requests 200 --py-spy 25   # where the server's CPU goes
 
 Three processes, so each one's CPU is its own: the fake OpenAI-compatible endpoint
 (``tests.doubles.fake_openai``, ``--latency`` seconds per call), ``reportsum serve
@@ -17,6 +18,10 @@ What is measured:
   directly before the run;
 - CPU seconds of the server process (and per model call on the wire), of its CPU pool and
   of the fake endpoint during the run: the load-independent figure on a shared machine.
+
+``--py-spy N`` samples the server process (all its threads) with py-spy (``pip install py-spy``)
+during the measured run and prints its top N frames by own samples and the top N functions of
+this project (``service/``) by samples under them: the profile of issue 26, kept with the bench.
 
 Target (issue 8): zero errors and p95 under 2x the endpoint's latency per call. With
 ``--text short`` (default) each request is a one-sentence article that costs exactly one
@@ -36,6 +41,8 @@ import argparse
 import asyncio
 import json
 import math
+import shutil
+import signal
 import multiprocessing
 import os
 import socket
@@ -44,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +112,41 @@ def tree_cpu(pid: int) -> tuple[float, float]:
         kids += cpu.get(c, 0.0)
         todo += children.get(c, [])
     return cpu.get(pid, 0.0), kids
+
+
+def start_py_spy(pid: int, out: Path) -> subprocess.Popen:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(exe).exists():
+        raise SystemExit("--py-spy needs py-spy: pip install py-spy")
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--threads",
+                             "--nonblocking", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_py_spy(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT
+    proc.wait(timeout=60)
+
+
+def print_profile(raw: Path, top: int) -> None:
+    """Top frames by own samples, and this project's functions by samples under them."""
+    own: Counter[str] = Counter()
+    under: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        frames, count = stack.split(";"), int(n)
+        total += count
+        own[frames[-1]] += count
+        for frame in {f for f in frames if "(service/" in f}:
+            under[frame] += count
+    print(f"  py-spy: {total} samples of the server process (all threads, 200 Hz)")
+    for title, counter in (("own samples", own), ("service/ functions, samples under them", under)):
+        print(f"    top {top} by {title}:")
+        for frame, count in counter.most_common(top):
+            print(f"      {count / max(total, 1):6.1%}  {frame[:140]}")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -187,6 +230,8 @@ def main() -> int:
     p.add_argument("--health", action="store_true", help="/healthz while a 1,000,000-character article is digested")
     p.add_argument("--health-chars", type=int, default=1_000_000)
     p.add_argument("--workers", type=int, default=1, help="reportsum serve --workers N (server processes)")
+    p.add_argument("--py-spy", type=int, default=0, metavar="N",
+                   help="profile the server during the run with py-spy and print its top N frames")
     a = p.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="api-bench-"))
@@ -237,7 +282,10 @@ def main() -> int:
         asyncio.run(drive(base, [make(-1 - i) for i in range(20)], 10))  # warm-up, not counted
         calls_before = counter.value
         (own0, pool0), fake0 = tree_cpu(server.pid), tree_cpu(fake.pid)[0]
+        spy = start_py_spy(server.pid, tmp / "serve.raw") if a.py_spy else None
         latencies, errors, calls, wall = asyncio.run(drive(base, [make(i) for i in range(a.requests)], a.clients))
+        if spy is not None:
+            stop_py_spy(spy)
         wire_calls = counter.value - calls_before
         (own1, pool1), fake1 = tree_cpu(server.pid), tree_cpu(fake.pid)[0]
         cpu_server, cpu_pool, cpu_fake = own1 - own0, pool1 - pool0, fake1 - fake0
@@ -277,6 +325,8 @@ def main() -> int:
           f" {os.cpu_count()} cores")
     print(f"  p95 / (rounds x per-call latency) = {figures['p95_over_call_latency']}  "
           f"(target < 2: {'met' if figures['target_met'] else 'NOT met'})")
+    if a.py_spy:
+        print_profile(tmp / "serve.raw", a.py_spy)
     if a.json:
         print(json.dumps(figures))
     return 0 if figures["target_met"] else 2
