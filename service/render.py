@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from service.ground import visible_text
 from service.models import Digest
 
 _TITLES = {"achievements": "成绩", "problems": "问题", "plans": "下一步计划"}
@@ -38,8 +39,10 @@ def to_markdown(digest: Digest | dict) -> str:
         lines.append("")
         for it in items:
             figs = f" 〔{'、'.join(it.figures)}〕" if it.figures else ""
-            quote = f"> {' '.join(it.evidence.split())}  (字符 {it.span[0]}–{it.span[1]})"
-            if restates(it.summary, it.evidence):  # the quote alone: no claim shown twice
+            # web-page source: the quote as a reader sees it (the offsets give the exact slice)
+            shown = visible_text(it.evidence)
+            quote = f"> {' '.join(shown.split())}  (字符 {it.span[0]}–{it.span[1]})"
+            if restates(it.summary, shown):  # the quote alone: no claim shown twice
                 lines.append(f"- {quote}{figs}")
             else:
                 lines.append(f"- {it.summary}{figs}")

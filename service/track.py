@@ -45,6 +45,7 @@ from service.clean import clean
 from service.errors import InputError, InvalidOutput, TruncatedOutput
 from service.extract import Usage, ask, schema_of
 from service.features import UnitRef, features, kinds, units_of
+from service.ground import visible_text
 from service.labeller import Labeller, shipped
 from service.models import Digest, Span
 from service.prompts import load as load_prompt
@@ -747,7 +748,8 @@ def rows(t: Track) -> list[dict[str, str]]:
     out = []
     for it in t.items:
         where = "; ".join(f"{s.span[0]}–{s.span[1]}" for s in it.later)
-        out.append({"commitment": _one_line(it.commitment.evidence), "target": it.target or "",
+        # tables are read, not matched against the source: web-page markup left out (JSON keeps the slice)
+        out.append({"commitment": _one_line(visible_text(it.commitment.evidence)), "target": it.target or "",
                     "reported": it.reported or "", "status": it.status, "where": where})
     return out
 
@@ -776,7 +778,7 @@ def to_csv(t: Track) -> str:
     writer = csv.DictWriter(buf, fieldnames=[*COLUMNS, "later_evidence"], lineterminator="\n")
     writer.writeheader()
     for it, r in zip(t.items, rows(t)):
-        writer.writerow(r | {"later_evidence": " / ".join(_one_line(s.evidence) for s in it.later)})
+        writer.writerow(r | {"later_evidence": " / ".join(_one_line(visible_text(s.evidence)) for s in it.later)})
     return buf.getvalue()
 
 

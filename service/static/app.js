@@ -212,14 +212,17 @@ function render(digest, text) {
     $(`#count-${cat}`).textContent = `(${items.length})`;
     items.forEach((item, index) => {
       // a summary that only restates its evidence is not shown: the quote says it once
-      const quoteOnly = restates(item.summary, item.evidence);
+      // a quote from web-page source is shown as a reader sees it (the mark in the source
+      // pane still covers the exact slice, tags and all)
+      const shown = visibleText(item.evidence);
+      const quoteOnly = restates(item.summary, shown);
       const summary = el("span", { class: quoteOnly ? "summary quote" : "summary" });
-      appendWithFigures(summary, quoteOnly ? `“${item.evidence}”` : item.summary, item.figures);
+      appendWithFigures(summary, quoteOnly ? `“${shown}”` : item.summary, item.figures);
       const button = el("button", { type: "button", class: "item", "data-category": cat, "data-index": String(index) }, summary);
       if (item.figures && item.figures.length) {
         button.append(el("span", { class: "chips", title: "figures, verbatim" }, ...item.figures.map((f) => el("span", { class: "chip fig" }, f))));
       }
-      if (!quoteOnly) button.append(el("span", { class: "evidence" }, `“${item.evidence}”`));
+      if (!quoteOnly) button.append(el("span", { class: "evidence" }, `“${shown}”`));
       button.addEventListener("click", () => select(cat, index, button));
       list.append(el("li", {}, button));
     });

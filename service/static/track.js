@@ -79,7 +79,7 @@ function render(track) {
   track.items.forEach((it, i) => {
     const where = it.later.map((s) => `${s.span[0]}–${s.span[1]}`).join("; ") || "—";
     const row = el("tr", { tabIndex: 0, "data-index": String(i) },
-      el("td", {}, it.commitment.evidence.replace(/\s+/g, " ")), el("td", {}, it.target || ""),
+      el("td", {}, visibleText(it.commitment.evidence).replace(/\s+/g, " ")), el("td", {}, it.target || ""),
       el("td", {}, it.reported || ""),
       el("td", {}, el("span", { class: `status ${it.status}`, title: it.basis }, `${it.status} ${STATUS_ZH[it.status]}`)),
       el("td", {}, where));

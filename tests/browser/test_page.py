@@ -200,3 +200,34 @@ def test_a_summary_is_shown_once_and_its_quote_as_the_quote(page: Any, context_s
                 assert summary == item["summary"] and quotes == [f"“{item['evidence']}”"]
     assert kinds["own words"] and kinds["the quote"], kinds  # both ways shown by this seed
     assert page.locator("#overview").text_content() == digest["overview"]
+
+
+WEB_PAGE = ('<html><body><div class="TRS_Editor"><p>今年以来，全县新建标准化村卫生室'
+            '<span style="font-size: 10.5pt; line-height: 175%">42</span>所，'
+            '乡镇卫生院服务能力明显提升。</p><p>下一步，我们将加快推进县医院新院区建设，确保年内投入使用。</p>'
+            '</div></body></html>')
+
+
+def test_a_quote_from_web_page_source_shows_as_a_reader_sees_it(page: Any, server: ServerProcess) -> None:
+    """A sentence across inline markup keeps its tags in the evidence (an exact slice of the
+    posted source); the list shows the quote without them, and the mark covers the slice."""
+    from playwright.sync_api import expect
+
+    page.goto(server.base_url + "/")
+    page.fill("#token", TOKEN)
+    page.fill("#text", WEB_PAGE)
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])", timeout=60_000)
+    job_id = page.evaluate("location.hash").removeprefix("#job=")
+    digest = httpx.get(f"{server.base_url}/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {TOKEN}"}).json()["digest"]
+    found = [(cat, i, it) for cat in ("achievements", "problems", "plans")
+             for i, it in enumerate(digest[cat]) if "<span" in it["evidence"]]
+    assert found, digest  # the case this is about
+    cat, index, item = found[0]
+    button = page.locator(f'.item[data-category="{cat}"][data-index="{index}"]')
+    shown = button.text_content()
+    assert "<" not in shown and "font-size" not in shown and "村卫生室42所" in shown
+    button.click()
+    mark = page.locator("#source mark")
+    expect(mark).to_have_count(1)
+    assert mark.text_content() == item["evidence"]  # the source pane shows the page source as posted

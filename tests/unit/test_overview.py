@@ -68,3 +68,36 @@ def test_the_context_strategy_is_the_default_for_an_endpoint_only():
     assert s.resolved_strategy("openai") == "context"
     assert s.resolved_strategy("local") == s.resolved_strategy("replay") == "learned"
     assert Settings(strategy="context").resolved_strategy("local") == "context"
+
+
+def test_markdown_quotes_web_page_evidence_as_a_reader_sees_it():
+    """A sentence that runs across inline markup keeps its tags in the evidence (an exact slice
+    of the page source), and the Markdown quotes it without them, offsets unchanged."""
+    import asyncio
+
+    from service.backends import make_backend
+    from service.pipeline import summarize
+
+    page = ('<html><body><div class="TRS_Editor"><p>今年以来，全县新建标准化村卫生室'
+            '<span style="font-size: 10.5pt; line-height: 175%">42</span>所，'
+            '乡镇卫生院服务能力明显提升。</p><p>下一步，我们将加快推进县医院新院区建设，确保年内投入使用。</p>'
+            '</div></body></html>')
+    settings = Settings(backend="replay", strategy="learned", assist_margin=0.0, no_cache=True)
+
+    async def digest():
+        backend = make_backend(settings)
+        try:
+            return await summarize(page, backend, settings)
+        finally:
+            await backend.aclose()
+
+    d = asyncio.run(digest())
+    items = [it for c in ("achievements", "problems", "plans") for it in getattr(d, c)]
+    crossing = [it for it in items if "<span" in it.evidence]
+    assert crossing, [it.evidence for it in items]  # the case this is about
+    assert all(page[it.span[0]:it.span[1]] == it.evidence for it in items)
+    md = to_markdown(d)
+    assert "<" not in md and "font-size" not in md
+    assert "新建标准化村卫生室42所" in md
+    for it in crossing:
+        assert f"(字符 {it.span[0]}–{it.span[1]})" in md

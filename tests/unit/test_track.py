@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 
 from service.evaluate import TrackGold, grade_track, track_contract_errors
 from service.features import UnitRef
 from service.track import (Candidate, Index, best_pair, comparable, decide, is_met, parse_figures,
-                           previous_figures, to_csv, to_markdown)
+                           previous_figures, to_csv, to_json, to_markdown)
 from service.track_models import Commitment, Track, TrackDoc, TrackItem, TrackMeta
 
 
@@ -347,3 +348,18 @@ def test_retrieval_recall_counts_gold_later_evidence_at_each_cutoff():
     r = retrieval_recall(earlier, later, [(0, 13)], ranked, gold, (1, 2))
     assert r["later_gold"] == 2 and r["found"] == {1: 0, 2: 1} and r["recall"] == {1: 0.0, 2: 0.5}
     assert [(x["matched"], x["rank"]) for x in r["ranks"]] == [(True, 2), (False, None)]
+
+
+def test_tables_show_web_page_evidence_without_its_markup():
+    """JSON keeps the exact slice of the page source; the Markdown and CSV tables are read, so
+    a commitment that runs across inline markup shows as a reader sees it."""
+    t = small_track()
+    sliced = "城镇新增就业<span style=\"color: red\">900万人</span>以上"
+    it = t.items[0]
+    t = t.model_copy(update={"items": [it.model_copy(update={
+        "commitment": it.commitment.model_copy(update={"evidence": sliced}),
+        "later": [it.later[0].model_copy(update={"evidence": "城镇新增就业<b>1102</b>万人&nbsp;"})]})]})
+    assert "| 城镇新增就业900万人以上 | 900万人以上 |" in to_markdown(t) and "<" not in to_markdown(t)
+    row = next(csv.DictReader(io.StringIO(to_csv(t))))
+    assert row["commitment"] == "城镇新增就业900万人以上" and row["later_evidence"] == "城镇新增就业1102万人"
+    assert json.loads(to_json(t))["items"][0]["commitment"]["evidence"] == sliced
