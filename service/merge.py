@@ -28,7 +28,11 @@ _REGION_LOCAL = re.compile(rf"{_PLACE_START}({_LOCAL})")
 _PERIOD = re.compile(r"((?:\d{4}\s*[—–\-~～至]\s*)?\d{4}年(?:上半年|下半年|一季度|前三季度|1[-—－~至]\d{1,2}月|全年)?)")
 # A year the report looks back or ahead to is not the period it covers: a target ("到2035年",
 # "2035年远景目标"), a record ("1985年以来最高"), a founding ("创建于1952年", "前身是1939年").
-_NOT_PERIOD_BEFORE = re.compile(r"(?:到|至|于|是)$")
+# A baseline compared against ("较2020年翻番", "比2020年增加36天", "从2020年的82.4岁") is not it either.
+_NOT_PERIOD_BEFORE = re.compile(r"(?:到|至|于|是|较|比|从)$")
+# A top-level part of the report named by its year ("一、2013年工作回顾", "三、2021年重点工作")
+# says which year the report is about better than a year met in a sentence ("落实2030年…议程").
+_PART_YEAR = re.compile(r"^\s*[一二三四五六七八九十]{1,3}、[^\n。]{0,6}?(?=\d{4}年)", re.MULTILINE)
 _NOT_PERIOD_AFTER = re.compile(r"^(?:以来|远景|前)")
 _ORG_EXPANSIONS = {"卫生健康委": "卫生健康委员会", "卫计委": "卫生和计划生育委员会"}
 
@@ -95,7 +99,8 @@ def doc_info(text: str, kept_text: str, title: str | None) -> DocInfo:
                 organization = organization[: -len(short)] + full
     # a region is read from the organisation or the title, never from a random sentence
     region = _region(organization or title or "")
-    period = _period(title or "") or _period(kept_text)
+    part = _PART_YEAR.search(kept_text)
+    period = _period(title or "") or (_period(kept_text[part.end():part.end() + 12]) if part else None) or _period(kept_text)
     return DocInfo(
         title=title,
         organization=organization,

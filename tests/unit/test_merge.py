@@ -71,4 +71,8 @@ def test_the_period_is_the_years_the_report_covers_not_a_target_record_or_foundi
     assert period("到2035年基本实现现代化。2025年上半年，全市完成投资。") == "2025年上半年"
     assert period("农村居民人均纯收入实际增速为1985年以来最高。2010年经济平稳。") == "2010年"
     assert period("西京医院前身是1939年在延安成立的卫生部。医院始建于1952年。") is None
+    # a baseline compared against is not the period; a part named by its year is
+    assert period("PM2.5年均浓度较2020年下降25%，人均预期寿命从2020年的82.4岁提升。\n三、2026年重点工作\n今年是…") == "2026年"
+    assert period("落实2030年应对气候变化国家自主贡献目标。\n  三、2021年重点工作\n今年…") == "2021年"
+    assert period("一、2013年工作回顾\n过去一年，…2014年工作总体部署") == "2013年"
     assert period("正文中有2016年。", "中医药健康服务发展规划（2015—2020年）") == "2015—2020年"
