@@ -100,7 +100,8 @@ def doc_info(text: str, kept_text: str, title: str | None) -> DocInfo:
     # a region is read from the organisation or the title, never from a random sentence
     region = _region(organization or title or "")
     part = _PART_YEAR.search(kept_text)
-    period = _period(title or "") or (_period(kept_text[part.end():part.end() + 12]) if part else None) or _period(kept_text)
+    part_year = _period(kept_text[part.end():part.end() + 12]) if part else None
+    period = _period(title or "") or part_year or _period(kept_text)
     return DocInfo(
         title=title,
         organization=organization,
