@@ -19,6 +19,11 @@ What is measured:
 - CPU seconds of the server process (and per model call on the wire), of its CPU pool and
   of the fake endpoint during the run: the load-independent figure on a shared machine.
 
+``--replies model`` has the fake answer every unit it is asked about
+(``tests/doubles/context_replies``), as the capable reader did in all 248 silver exchanges;
+the default minimal instance answers none, so every window is asked again (13 calls for seed 001
+instead of 7, and five sequential rounds instead of three).
+
 ``--py-spy N`` samples the server process (all its threads) with py-spy (``pip install py-spy``)
 during the measured run and prints its top N frames by own samples and the top N functions of
 this project (``service/``) by samples under them: the profile of issue 26, kept with the bench.
@@ -74,7 +79,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _fake(port: int, latency: float, keep_nagle: bool, counter, ready) -> None:  # type: ignore[no-untyped-def]
+def _fake(port: int, latency: float, keep_nagle: bool, counter, ready, replies: str = "minimal") -> None:  # type: ignore[no-untyped-def]
+    from tests.doubles.context_replies import reply
     from tests.doubles.fake_openai import FakeOpenAIServer
 
     class Counting(FakeOpenAIServer):
@@ -84,7 +90,13 @@ def _fake(port: int, latency: float, keep_nagle: bool, counter, ready) -> None: 
             self.requests.clear()  # the bench sends thousands: keep none
             return super().decide(received)
 
-    server = Counting(port=port, latency=latency)
+    def answer_units(body):  # type: ignore[no-untyped-def]
+        try:
+            return reply(body)
+        except (IndexError, StopIteration):  # not a pipeline request: the latency probe
+            return "{}"
+
+    server = Counting(port=port, latency=latency, responder=answer_units if replies == "model" else None)
     # http.server sends headers and body in two writes; with Nagle on, the client's delayed
     # ACK adds ~40 ms to every call, which no real server (uvicorn, vLLM) does.
     server._httpd.RequestHandlerClass.disable_nagle_algorithm = not keep_nagle
@@ -225,6 +237,9 @@ def main() -> int:
     p.add_argument("--text", choices=["short", "seed"], default="short",
                    help="short: one-call articles; seed: fixture 001 with a unique line (several calls)")
     p.add_argument("--concurrency", type=int, default=4, help="model calls in flight per article (server)")
+    p.add_argument("--replies", choices=["minimal", "model"], default="minimal",
+                   help="minimal: the fake's minimal schema instance (no unit answered, so every window is "
+                        "asked again); model: every unit answered, as a model does (tests/doubles/context_replies)")
     p.add_argument("--keep-nagle", action="store_true", help="leave Nagle on in the fake server (+~40 ms a call)")
     p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     p.add_argument("--health", action="store_true", help="/healthz while a 1,000,000-character article is digested")
@@ -238,7 +253,8 @@ def main() -> int:
     fake_port, api_port = free_port(), free_port()
     counter = multiprocessing.Value("q", 0)
     ready = multiprocessing.Event()
-    fake = multiprocessing.Process(target=_fake, args=(fake_port, a.latency, a.keep_nagle, counter, ready), daemon=True)
+    fake = multiprocessing.Process(target=_fake, args=(fake_port, a.latency, a.keep_nagle, counter, ready, a.replies),
+                                   daemon=True)
     fake.start()
     ready.wait(10)
     fake_url = f"http://127.0.0.1:{fake_port}/v1"
