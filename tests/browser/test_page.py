@@ -23,6 +23,7 @@ import pytest
 
 from tests.api.conftest import ARTICLES, TOKEN
 from tests.api.serving import ServerProcess, clean_env
+from tests.doubles.web_page import WEB_PAGE
 
 pytestmark = pytest.mark.browser
 
@@ -200,12 +201,6 @@ def test_a_summary_is_shown_once_and_its_quote_as_the_quote(page: Any, context_s
                 assert summary == item["summary"] and quotes == [f"“{item['evidence']}”"]
     assert kinds["own words"] and kinds["the quote"], kinds  # both ways shown by this seed
     assert page.locator("#overview").text_content() == digest["overview"]
-
-
-WEB_PAGE = ('<html><body><div class="TRS_Editor"><p>今年以来，全县新建标准化村卫生室'
-            '<span style="font-size: 10.5pt; line-height: 175%">42</span>所，'
-            '乡镇卫生院服务能力明显提升。</p><p>下一步，我们将加快推进县医院新院区建设，确保年内投入使用。</p>'
-            '</div></body></html>')
 
 
 def test_a_quote_from_web_page_source_shows_as_a_reader_sees_it(page: Any, server: ServerProcess) -> None:

@@ -5,6 +5,7 @@ from service.context import Replaced, summary_for
 from service.models import DocInfo, Item
 from service.overview import plain, unsupported
 from service.render import restates, to_markdown
+from tests.doubles.web_page import WEB_PAGE
 
 
 def item(evidence: str, summary: str | None = None, figures=()) -> Item:
@@ -78,10 +79,7 @@ def test_markdown_quotes_web_page_evidence_as_a_reader_sees_it():
     from service.backends import make_backend
     from service.pipeline import summarize
 
-    page = ('<html><body><div class="TRS_Editor"><p>今年以来，全县新建标准化村卫生室'
-            '<span style="font-size: 10.5pt; line-height: 175%">42</span>所，'
-            '乡镇卫生院服务能力明显提升。</p><p>下一步，我们将加快推进县医院新院区建设，确保年内投入使用。</p>'
-            '</div></body></html>')
+    page = WEB_PAGE
     settings = Settings(backend="replay", strategy="learned", assist_margin=0.0, no_cache=True)
 
     async def digest():
