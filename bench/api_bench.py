@@ -24,7 +24,8 @@ What is measured:
 the default minimal instance answers none, so every window is asked again (13 calls for seed 001
 instead of 7, and five sequential rounds instead of three).
 
-``--py-spy N`` samples the server process (all its threads) with py-spy (``pip install py-spy``)
+``--py-spy N`` samples the server process (whichever thread holds the GIL: its Python CPU, not
+its threads' waits) with py-spy (``pip install py-spy``)
 during the measured run and prints its top N frames by own samples and the top N functions of
 this project (``service/``) by samples under them: the profile of issue 26, kept with the bench.
 
@@ -131,7 +132,7 @@ def start_py_spy(pid: int, out: Path) -> subprocess.Popen:
     if not Path(exe).exists():
         raise SystemExit("--py-spy needs py-spy: pip install py-spy")
     return subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--threads",
-                             "--nonblocking", "--output", str(out)],
+                             "--nonblocking", "--gil", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -154,7 +155,7 @@ def print_profile(raw: Path, top: int) -> None:
         own[frames[-1]] += count
         for frame in {f for f in frames if "(service/" in f}:
             under[frame] += count
-    print(f"  py-spy: {total} samples of the server process (all threads, 200 Hz)")
+    print(f"  py-spy: {total} samples of the server process (the thread holding the GIL, 200 Hz)")
     for title, counter in (("own samples", own), ("service/ functions, samples under them", under)):
         print(f"    top {top} by {title}:")
         for frame, count in counter.most_common(top):
@@ -299,7 +300,9 @@ def main() -> int:
         calls_before = counter.value
         (own0, pool0), fake0 = tree_cpu(server.pid), tree_cpu(fake.pid)[0]
         spy = start_py_spy(server.pid, tmp / "serve.raw") if a.py_spy else None
+        client0 = time.process_time()
         latencies, errors, calls, wall = asyncio.run(drive(base, [make(i) for i in range(a.requests)], a.clients))
+        cpu_clients = time.process_time() - client0
         if spy is not None:
             stop_py_spy(spy)
         wire_calls = counter.value - calls_before
@@ -325,6 +328,7 @@ def main() -> int:
         "model_calls_on_wire": wire_calls,
         "p95_over_call_latency": round(p95 / (rounds * call_latency), 2),
         "cpu_server_s": round(cpu_server, 2), "cpu_pool_s": round(cpu_pool, 2), "cpu_fake_s": round(cpu_fake, 2),
+        "cpu_clients_s": round(cpu_clients, 2),
         "server_cpu_ms_per_call": round(cpu_server / max(wire_calls, 1) * 1000, 2),
         "target_met": not errors and p95 < budget,
     }
@@ -337,7 +341,8 @@ def main() -> int:
     print(f"  latency: p50 {p50:.3f} s  p95 {p95:.3f} s  p99 {p99:.3f} s  max {max(latencies):.3f} s")
     print(f"  errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
     print(f"  CPU: server process {cpu_server:.1f} s ({figures['server_cpu_ms_per_call']} ms per model call on the"
-          f" wire), its CPU pool {cpu_pool:.1f} s, the fake endpoint {cpu_fake:.1f} s, in {wall:.1f} s on"
+          f" wire), its CPU pool {cpu_pool:.1f} s, the fake endpoint {cpu_fake:.1f} s, the clients {cpu_clients:.1f} s,"
+          f" in {wall:.1f} s on"
           f" {os.cpu_count()} cores")
     print(f"  p95 / (rounds x per-call latency) = {figures['p95_over_call_latency']}  "
           f"(target < 2: {'met' if figures['target_met'] else 'NOT met'})")

@@ -313,8 +313,7 @@ async def _read(backend: Backend, text: str, units: Sequence[UnitRef], w: Window
     where = f"article {source or '<text>'} chunk {w.index} units {units[w.units[0]].start}-{units[w.units[-1]].end}"
     request = chunk_request(body, len(numbers), where)
     try:
-        async with sem:
-            got = await _ask_all(backend, request, numbers, reading)
+        got = await _ask_all(backend, request, numbers, reading, sem)
     except TruncatedOutput as err:
         reading.usage += getattr(err, "usage", Usage())
         halves = split(w, units)
@@ -352,9 +351,14 @@ def misnumbered(got: dict[int, UnitVerdict], evidence: dict[int, str]) -> list[i
 
 
 async def _ask_all(backend: Backend, request: LLMRequest, numbers: dict[int, int],
-                   reading: Reading) -> dict[int, UnitVerdict]:
-    """One call, then one repair round for the numbers that did not come back valid."""
-    reply, used = await ask(backend, request, _LooseReply)
+                   reading: Reading, sem: asyncio.Semaphore) -> dict[int, UnitVerdict]:
+    """One call, then one repair round for the numbers that did not come back valid. Each
+    call takes its own slot of ``sem``: a window waiting to be asked again queues behind
+    the windows not yet asked instead of holding a slot between its two calls, so the
+    article's calls pack into ceil(calls / slots) rounds (6 windows asked twice over 4
+    slots: 3 rounds, not 4)."""
+    async with sem:
+        reply, used = await ask(backend, request, _LooseReply)
     reading.usage += used
     got = verdicts_of(reply, numbers)
     missing = [n for n, i in numbers.items() if i not in got]
@@ -362,7 +366,8 @@ async def _ask_all(backend: Backend, request: LLMRequest, numbers: dict[int, int
         return got
     sent = json.dumps(reply.model_dump(), ensure_ascii=False)
     try:
-        again, used = await ask(backend, missing_request(request, sent, missing), _LooseReply)
+        async with sem:
+            again, used = await ask(backend, missing_request(request, sent, missing), _LooseReply)
     except (InvalidOutput, TruncatedOutput) as err:
         reading.usage += getattr(err, "usage", Usage())
         return got

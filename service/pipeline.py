@@ -418,8 +418,10 @@ async def _read_windows(backend: Backend, text: str, units: list[UnitRef], wins:
     """``context.read_windows``, ``width`` windows at a time. It renders every window it is
     given before queueing on ``sem``: for a long report that is seconds of the event loop
     in one go (every other request waits); in waves only the windows about to be sent are
-    rendered, between other coroutines' turns."""
-    gate = asyncio.Semaphore(max(1, width))
+    rendered, between other coroutines' turns. The wave is twice ``width``: a window asked
+    again (``context._ask_all``) gives its slot back between its two calls, and the next
+    windows are ready to take it."""
+    gate = asyncio.Semaphore(2 * max(1, width))
     parts: list[context.Reading] = []
 
     async def one(w: context.Window) -> None:

@@ -131,6 +131,27 @@ def test_units_still_missing_after_the_repair_round_are_labelled_by_the_labeller
     contract_holds(digest)
 
 
+def test_a_window_asked_again_queues_behind_the_windows_not_yet_asked():
+    # Every window's first reply misses a unit, so each is asked twice. Holding its slot
+    # between the two calls left the next windows waiting a whole call: 6 windows over 4
+    # slots took 4 rounds instead of ceil(12 / 4) = 3 (issue 26).
+    def respond(body):
+        return context_replies.reply(body, lambda entries: [e for e in entries if e["n"] != 1])
+
+    chunks = n_windows(budget=300)
+    assert chunks >= 5
+    with FakeOpenAIServer(responder=respond, latency=0.1) as server:
+        digest = run(server, concurrency=2, chunk_tokens=300)
+        asked = ["没有返回" in body["messages"][-1]["content"] for body in chunk_requests(server)]
+    assert digest.meta.llm_calls == 2 * chunks + 1
+    # Two slots: windows 1 and 2 go first (1 probes the dialect while 2 waits); window 3 takes
+    # window 1's slot as soon as its first reply is in, before any window is asked again.
+    # (Window 4 and window 1's repair leave at the same moment: their order is a race.)
+    assert asked[:3] == [False, False, False]
+    assert asked.count(True) == chunks
+    contract_holds(digest)
+
+
 def test_a_label_outside_the_enum_costs_that_unit_a_repair_not_the_chunk():
     def bad_label(entries):
         entries[0]["labels"] = ["成就"]
