@@ -78,7 +78,7 @@ from service.errors import (
 from service.ingest import read_bytes
 from service.jobs import JobService, JobSettings, JobStore, QueueFull
 from service.models import Digest
-from service.pipeline import cpu_pool
+from service.pipeline import cpu_pool, gc_tuned_for_model_calls
 
 log = logging.getLogger(__name__)
 
@@ -571,7 +571,8 @@ def create_app(
         state.jobs = JobService(store, run_job, job_settings or JobSettings())
         await state.jobs.start()
         try:
-            yield
+            with gc_tuned_for_model_calls():
+                yield
         finally:
             await state.jobs.stop()
             if state.pool is not None:

@@ -76,7 +76,7 @@ from service.config import Settings
 from service.cpupool import start_pool
 from service.errors import ConfigError, InputError
 from service.models import CATEGORIES, Digest
-from service.pipeline import cpu_pool
+from service.pipeline import cpu_pool, gc_tuned_for_model_calls
 
 INPUT_SUFFIXES = frozenset({".txt", ".md", ".html", ".htm"})
 FORMATS = frozenset({"json", "md", "csv"})
@@ -540,7 +540,8 @@ def check_args(directory: Path, out: Path, formats: set[str], shard: tuple[int, 
 def execute(batch: _Batch) -> int:
     """Run a prepared batch to the end; returns the exit code (see ``run_batch``)."""
     try:
-        asyncio.run(batch.run())
+        with gc_tuned_for_model_calls():
+            asyncio.run(batch.run())
     except (KeyboardInterrupt, asyncio.CancelledError):
         return 143 if batch.interrupted == "SIGTERM" else 130
     return 1 if batch.stats.failed else 0

@@ -109,6 +109,42 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
+# A process that carries model calls (serve, batch) allocates a few thousand short-lived
+# container objects per call (the SDK's request options, headers and response, JSON, our
+# verdicts), so the collector's youngest generation (700 allocations by default) ran about
+# once a call and every tenth pass also walked the middle one; every few hundred calls a full
+# pass walked the whole heap: the imported SDK, FastAPI, pydantic and numpy, some 130,000
+# objects that never become garbage. Freezing what exists at start-up takes those out of
+# every pass, and a youngest generation of 10,000 runs it once every ten calls or so. Cycles
+# are still collected, a little later. Measured on 150 seed articles digested by the context
+# strategy against a loopback double: 24-35 -> 18-22 ms of CPU per article in this process.
+SERVICE_GC_GEN0 = 10_000
+_tuned_holders = 0
+_tuned_threshold: tuple[int, int, int] | None = None
+
+
+@contextlib.contextmanager
+def gc_tuned_for_model_calls() -> Iterator[None]:
+    """Inside this block (a ``serve`` app's life, a batch run) the objects that exist are
+    frozen out of collection and the youngest generation is ``SERVICE_GC_GEN0``; both are
+    restored after it (nested blocks: the first in tunes, the last out restores)."""
+    global _tuned_holders, _tuned_threshold
+    with _GC_LOCK:
+        if _tuned_holders == 0:
+            _tuned_threshold = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(max(SERVICE_GC_GEN0, _tuned_threshold[0]), *_tuned_threshold[1:])
+        _tuned_holders += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _tuned_holders -= 1
+            if _tuned_holders == 0 and _tuned_threshold is not None:
+                gc.set_threshold(*_tuned_threshold)
+                gc.unfreeze()
+
+
 def _without_gc(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` run inside ``gc_paused`` (the wrapper keeps ``fn``'s name: pool workers find
     ``prepare`` by it when it is pickled)."""

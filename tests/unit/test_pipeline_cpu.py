@@ -52,6 +52,48 @@ def test_gc_paused_leaves_a_disabled_collector_disabled(collector_on):
     assert not gc.isenabled()
 
 
+def test_gc_tuned_for_model_calls_freezes_the_heap_and_restores_the_collector_after_it():
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with pytest.raises(RuntimeError):
+        with pipeline.gc_tuned_for_model_calls():
+            assert gc.get_freeze_count() > frozen + 10_000  # what was imported is out of every pass
+            assert gc.get_threshold() == (pipeline.SERVICE_GC_GEN0, *before[1:])
+            with pipeline.gc_tuned_for_model_calls():  # nested: the outer block still holds it
+                pass
+            assert gc.get_threshold()[0] == pipeline.SERVICE_GC_GEN0 and gc.get_freeze_count() > frozen
+            raise RuntimeError("batch failed")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+
+
+def test_serve_and_batch_run_with_the_collector_tuned(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    import service.batch as batch_module
+    from service.api import create_app
+    from service.config import Settings
+
+    before = gc.get_threshold()
+    settings = Settings(backend="replay", db=tmp_path / "jobs.sqlite3", no_cache=True, quiet=True)
+    with TestClient(create_app(settings, cpu_workers=0)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_threshold()[0] == pipeline.SERVICE_GC_GEN0
+    assert gc.get_threshold() == before
+
+    seen = []
+    real_run = batch_module._Batch.run
+
+    async def run(self):  # the batch's event loop, as it starts
+        seen.append(gc.get_threshold()[0])
+        return await real_run(self)
+
+    monkeypatch.setattr(batch_module._Batch, "run", run)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("", encoding="utf-8")  # fails fast: no model call needed
+    batch_module.run_batch(tmp_path / "in", tmp_path / "out", settings, formats={"json"}, shard=None,
+                           show_progress=False)
+    assert seen == [pipeline.SERVICE_GC_GEN0] and gc.get_threshold() == before
+
+
 def test_overlapping_threads_restore_the_collector_when_the_last_one_leaves(collector_on):
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
     seen = {}
