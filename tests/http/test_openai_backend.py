@@ -229,3 +229,31 @@ def test_calls_go_through_the_sdks_aiohttp_transport_and_reuse_its_connections(s
     assert len(replies) == 160 and all(r.content and r.calls == 1 for r in replies)
     assert 0 < kept <= 80 and 0 < kept_after <= 80  # wave two opened none beyond those kept
     assert len(server.requests) == 160
+
+
+def test_requests_carry_our_idempotency_key_so_the_sdk_draws_no_uuid4(server, monkeypatch):
+    # uuid4 is an os.urandom system call per request, dear in a sandbox; our keys are unique
+    # per request and differ in a forked child
+    import os
+
+    import openai._base_client as sdk
+
+    from service.backends import openai as backend_module
+
+    def no_uuid4():
+        raise AssertionError("the SDK drew its own idempotency key")
+
+    monkeypatch.setattr(sdk.uuid, "uuid4", no_uuid4)
+    settings = settings_for(server)
+    got = run_with(settings, lambda b: asyncio.gather(*(b.complete(request()) for _ in range(3))))
+    assert len(got) == 3 and len(server.requests) == 3
+
+    keys = [next(backend_module._KEYS) for _ in range(3)]
+    assert len(set(keys)) == 3
+    read, write = os.pipe()
+    if (pid := os.fork()) == 0:  # a forked child draws its own prefix
+        os.write(write, next(backend_module._KEYS).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 200).decode()
+    assert child.rsplit("-", 1)[0] != keys[0].rsplit("-", 1)[0]
