@@ -30,10 +30,15 @@ during the measured run and prints its top N frames by own samples and the top N
 this project (``service/``) by samples under them: the profile of issue 26, kept with the bench.
 
 Target (issue 8): zero errors and p95 under 2x the endpoint's latency per call. With
-``--text short`` (default) each request is a one-sentence article that costs exactly one
-model call, so request latency compares directly with per-call latency. With ``--text
-seed`` a request costs several calls, ``--concurrency`` at a time, so the p95 is compared
-with ``rounds x per-call latency`` where rounds = ceil(calls / concurrency).
+``--text short`` (default) each request is a one-sentence article; under the context
+strategy it costs three sequential calls (its window, the window asked again when the fake's
+minimal reply answers no unit, the overview). With ``--text seed`` a request costs several
+calls, ``--concurrency`` at a time, so the p95 is compared with ``rounds x per-call latency``
+where rounds = ceil(calls / concurrency). That count assumes the calls independent; the ones
+that wait for others (a window asked again, the overview after every window) can make a
+request's own critical path longer, so the bench also times the same request with one
+client and nothing else in flight (``one client alone``) and prints p95 / alone: what the
+load costs, apart from how many rounds a request needs.
 
 ``--health`` (issue 26): one client posts a 1,000,000-character article (the seeds one
 after another, as ``bench/pipeline_overhead.py`` builds it) while another asks
@@ -297,6 +302,9 @@ def main() -> int:
         seed = SEED.read_text(encoding="utf-8")
         make = short_text if a.text == "short" else (lambda i: f"{seed}\n编号{i}。\n")
         asyncio.run(drive(base, [make(-1 - i) for i in range(20)], 10))  # warm-up, not counted
+        # the same request with nothing else in flight: its own sequential rounds (a window
+        # asked again, the overview after the windows) plus the pipeline's CPU
+        alone = statistics.median(asyncio.run(drive(base, [make(-100 - i) for i in range(5)], 1))[0])
         calls_before = counter.value
         (own0, pool0), fake0 = tree_cpu(server.pid), tree_cpu(fake.pid)[0]
         spy = start_py_spy(server.pid, tmp / "serve.raw") if a.py_spy else None
@@ -327,6 +335,7 @@ def main() -> int:
         "calls_per_request": round(calls_per_request, 2), "sequential_rounds": rounds,
         "model_calls_on_wire": wire_calls,
         "p95_over_call_latency": round(p95 / (rounds * call_latency), 2),
+        "alone_s": round(alone, 3), "p95_over_alone": round(p95 / alone, 2),
         "cpu_server_s": round(cpu_server, 2), "cpu_pool_s": round(cpu_pool, 2), "cpu_fake_s": round(cpu_fake, 2),
         "cpu_clients_s": round(cpu_clients, 2),
         "server_cpu_ms_per_call": round(cpu_server / max(wire_calls, 1) * 1000, 2),
@@ -339,6 +348,8 @@ def main() -> int:
           f" {rounds} sequential round(s) at --concurrency {a.concurrency}")
     print(f"  throughput: {figures['throughput_rps']} req/s over {wall:.2f} s")
     print(f"  latency: p50 {p50:.3f} s  p95 {p95:.3f} s  p99 {p99:.3f} s  max {max(latencies):.3f} s")
+    print(f"  one client alone: {alone:.3f} s per request ({alone / call_latency:.1f} x per-call latency); "
+          f"p95 / alone = {figures['p95_over_alone']}")
     print(f"  errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
     print(f"  CPU: server process {cpu_server:.1f} s ({figures['server_cpu_ms_per_call']} ms per model call on the"
           f" wire), its CPU pool {cpu_pool:.1f} s, the fake endpoint {cpu_fake:.1f} s, the clients {cpu_clients:.1f} s,"
