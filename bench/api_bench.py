@@ -338,6 +338,7 @@ def main() -> int:
         "alone_s": round(alone, 3), "p95_over_alone": round(p95 / alone, 2),
         "cpu_server_s": round(cpu_server, 2), "cpu_pool_s": round(cpu_pool, 2), "cpu_fake_s": round(cpu_fake, 2),
         "cpu_clients_s": round(cpu_clients, 2),
+        "server_over_fake_cpu": round(cpu_server / cpu_fake, 2) if cpu_fake else None,
         "server_cpu_ms_per_call": round(cpu_server / max(wire_calls, 1) * 1000, 2),
         "target_met": not errors and p95 < budget,
     }
@@ -355,6 +356,10 @@ def main() -> int:
           f" wire), its CPU pool {cpu_pool:.1f} s, the fake endpoint {cpu_fake:.1f} s, the clients {cpu_clients:.1f} s,"
           f" in {wall:.1f} s on"
           f" {os.cpu_count()} cores")
+    # the fake endpoint does the same work for the same calls in every run of one command, so
+    # the server's CPU over the fake's moves with the server's code, not with the machine's speed
+    print(f"  server CPU / fake endpoint CPU = {figures['server_over_fake_cpu']} (for A/B runs on a machine whose speed"
+          f" drifts)")
     print(f"  p95 / (rounds x per-call latency) = {figures['p95_over_call_latency']}  "
           f"(target < 2: {'met' if figures['target_met'] else 'NOT met'})")
     if a.py_spy:
