@@ -15,6 +15,7 @@ async function that talks to the backend (``read_windows``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -230,14 +231,16 @@ class Replaced(IntEnum):
     FROM_NOWHERE = 2  # longer than its evidence, adding what the unit's context does not hold
 
 
-def summary_for(model_summary: str, evidence: str, context: UnitContext | None = None) -> tuple[str, Replaced]:
+def summary_for(model_summary: str, evidence: str,
+                context: UnitContext | Callable[[], UnitContext] | None = None) -> tuple[str, Replaced]:
     """The model's summary if it is usable, else the tidied evidence, and why it was replaced.
 
     A summary shorter than the quote is rejected for a figure that is not in its evidence or
     for too few of its words (a summary of some other claim). One as long as the quote or
     longer is worth it only for what it adds from the unit's own context (a subject the
     clause leaves to its sentence: "进出口总值达到5379亿元"); what adds nothing is the quote
-    tidied, what adds words from nowhere (``summaries.addition_problem``) is replaced."""
+    tidied, what adds words from nowhere (``summaries.addition_problem``) is replaced.
+    ``context`` may be a function that builds it: it is called only for such a summary."""
     tidy = summarize_evidence(evidence)
     s = _oneline(model_summary).strip()
     if not s:
@@ -250,12 +253,15 @@ def summary_for(model_summary: str, evidence: str, context: UnitContext | None =
         return tidy, Replaced.NO
     if stray_numbers(s, evidence) or evidence_kept(s, evidence) < MIN_EVIDENCE_KEPT:
         return tidy, Replaced.REJECTED
+    if callable(context):
+        context = context()
     if addition_problem(s, evidence, context or UnitContext()) is not None:
         return tidy, Replaced.FROM_NOWHERE
     return s, Replaced.NO
 
 
-def verdict(v: UnitVerdict, evidence: str, context: UnitContext | None = None) -> tuple[Verdict, Replaced]:
+def verdict(v: UnitVerdict, evidence: str,
+            context: UnitContext | Callable[[], UnitContext] | None = None) -> tuple[Verdict, Replaced]:
     cats = tuple(dict.fromkeys(CATEGORY_OF[label] for label in v.labels if label in CATEGORY_OF))
     if not cats:
         return Verdict((), ""), Replaced.NO
@@ -332,7 +338,8 @@ async def _read(backend: Backend, text: str, units: Sequence[UnitRef], w: Window
         del got[i]  # its label is about another unit too: the labeller decides it
         reading.misnumbered += 1
     for i, v in got.items():
-        reading.verdicts[i], replaced = verdict(v, evidence[i], unit_context(units, i))
+        # the unit's context is built only for a summary longer than its evidence
+        reading.verdicts[i], replaced = verdict(v, evidence[i], functools.partial(unit_context, units, i))
         reading.rejected_summaries += replaced == Replaced.REJECTED
         reading.summaries_from_nowhere += replaced == Replaced.FROM_NOWHERE
 

@@ -7,6 +7,7 @@ whitespace and punctuation variants) and returns the raw span, so callers re-sli
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -61,9 +62,12 @@ def summary_is_faithful(summary: str, evidence: str) -> bool:
     return all(_SPACES.sub("", f) in squashed for f in figures(summary))
 
 
-def _bigrams(text: str) -> set[str]:
+@functools.lru_cache(maxsize=8192)
+def _bigrams(text: str) -> frozenset[str]:
+    # cached: a unit's evidence is compared with its own summary, then (``misnumbered``)
+    # with every other summary of its window that strays from its own evidence
     s = _NOT_WORD.sub("", text)
-    return {s[i:i + 2] for i in range(len(s) - 1)}
+    return frozenset(s[i:i + 2] for i in range(len(s) - 1))
 
 
 def shared_words(summary: str, evidence: str) -> float:

@@ -98,6 +98,21 @@ def test_a_subject_from_the_sentence_is_kept():
         "进出口总值达到5379亿元、增长18.5％", Replaced.NO)
 
 
+def test_the_units_context_is_built_only_for_a_summary_longer_than_its_evidence():
+    # the context strategy passes a builder: most summaries are no longer than their quote
+    built = []
+
+    def build():
+        built.append(1)
+        return CONTEXT
+
+    assert summary_for("达到5379亿元", UNIT, build) == ("达到5379亿元", Replaced.NO)
+    assert built == []
+    assert summary_for("进出口总值达到5379亿元、增长18.5％", UNIT, build) == (
+        "进出口总值达到5379亿元、增长18.5％", Replaced.NO)
+    assert built == [1]
+
+
 def test_a_word_found_nowhere_near_the_unit_is_replaced_and_counted():
     shown, replaced = summary_for("航天产业产值达到5379亿元、增长18.5％", UNIT, CONTEXT)
     assert (shown, replaced) == ("达到5379亿元、增长18.5％。", Replaced.FROM_NOWHERE)
