@@ -164,6 +164,17 @@ def test_shipped_labeller_reads_document_structure():
     assert "plans" in next(d for t, d in got.items() if "新院区" in t)
 
 
+def test_scores_shared_by_units_equal_the_full_matrix_product():
+    """``Vectorizer.scores`` multiplies each sentence and section once and reads the weights
+    in place; it must give what the plain product of the unit rows and ``coef.T`` gives."""
+    model = labeller.shipped()
+    structure, units = _units(REVIEW_AND_PLAN * 3)
+    f = features(structure, units)
+    plain = np.asarray(model.vectorizer.transform(f) @ model.coef.T)
+    assert plain.shape == (len(units), len(model.labels)) and np.abs(plain).max() > 0
+    np.testing.assert_allclose(model.vectorizer.scores(f, model._weights), plain, rtol=1e-9, atol=1e-12)
+
+
 def test_shipped_file_names_its_labels_features_and_selection_scores():
     model = labeller.shipped()
     assert model.labels == labeller.LABELS and model.version.startswith("lr-")
