@@ -40,6 +40,15 @@ request's own critical path longer, so the bench also times the same request wit
 client and nothing else in flight (``one client alone``) and prints p95 / alone: what the
 load costs, apart from how many rounds a request needs.
 
+Every process of the bench shares this machine's cores, so the bench also prints the CPU its
+load needs: ``clients / alone`` requests a second (each client sending again as soon as its
+answer is back, as fast as one request alone) times the CPU one request cost in the run
+(server, its pool, the fake endpoint, the clients). By Little's law a closed loop of clients
+waits clients / throughput on average; when the load needs more cores than there are, the
+throughput is what the cores allow and every request waits longer. On this project's 2-core
+machine (2026-12-03): 25 clients need 1.7 cores and p95 reads 1.83x; 50 clients need 3.1
+cores, 1.6 of them in the server process, and p95 reads 2.5-3.1x.
+
 ``--health`` (issue 26): one client posts a 1,000,000-character article (the seeds one
 after another, as ``bench/pipeline_overhead.py`` builds it) while another asks
 ``/healthz`` every 50 ms until the digest is back; target: p99 under 100 ms. The server
@@ -170,6 +179,17 @@ def print_profile(raw: Path, top: int) -> None:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def cpu_budget(clients: int, alone: float, requests: int, *cpu: float) -> dict[str, float]:
+    """The CPU the clients' load asks for if every request ran as fast as one alone: ``clients /
+    alone`` requests a second, each costing this run's CPU per request (the server's process,
+    its pool, the fake endpoint and the clients: all on this machine). By Little's law the
+    mean latency of a closed loop of clients is clients / throughput, so where the load needs
+    more cores than the machine has, latency grows until throughput fits the cores."""
+    per_request = sum(cpu) / max(requests, 1)
+    rate = clients / alone
+    return {"cores_needed": round(rate * per_request, 2), "server_cores_needed": round(rate * cpu[0] / max(requests, 1), 2)}
 
 
 async def measure_call_latency(base_url: str, n: int = 20) -> float:
@@ -340,6 +360,7 @@ def main() -> int:
         "cpu_clients_s": round(cpu_clients, 2),
         "server_over_fake_cpu": round(cpu_server / cpu_fake, 2) if cpu_fake else None,
         "server_cpu_ms_per_call": round(cpu_server / max(wire_calls, 1) * 1000, 2),
+        **cpu_budget(a.clients, alone, a.requests, cpu_server, cpu_pool, cpu_fake, cpu_clients),
         "target_met": not errors and p95 < budget,
     }
     print(f"reportsum API bench: {a.requests} POST /v1/summaries ({a.text} articles), {a.clients} concurrent clients")
@@ -360,6 +381,10 @@ def main() -> int:
     # the server's CPU over the fake's moves with the server's code, not with the machine's speed
     print(f"  server CPU / fake endpoint CPU = {figures['server_over_fake_cpu']} (for A/B runs on a machine whose speed"
           f" drifts)")
+    print(f"  CPU the offered load needs ({a.clients} clients each sending a request every {alone:.2f} s, as fast as"
+          f" one alone): {figures['cores_needed']} cores ({figures['server_cores_needed']} of them in the server"
+          f" process{f'es ({a.workers})' if a.workers > 1 else ', whose event loop is one thread'}), against {os.cpu_count()} here: above"
+          f" that, requests queue for CPU and wait longer than alone")
     print(f"  p95 / (rounds x per-call latency) = {figures['p95_over_call_latency']}  "
           f"(target < 2: {'met' if figures['target_met'] else 'NOT met'})")
     if a.py_spy:
