@@ -181,6 +181,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
+async def sdk_cpu_per_call(base_url: str, n: int, in_flight: int = 50) -> float:
+    """CPU seconds per call of the openai backend alone (the SDK, its aiohttp transport and
+    our wrapper, no pipeline) against the same fake, ``in_flight`` calls at a time, each a
+    context chunk the size of seed 001's (~1,700 characters)."""
+    from service.backends.openai import OpenAIBackend
+    from service.config import Settings
+    from service.context import chunk_request
+
+    backend = OpenAIBackend.from_settings(Settings(backend="openai", openai_base_url=base_url,
+                                                   openai_api_key="sk-bench", model="fake-model"))
+    request = chunk_request("〔1〕" + "全市新建村卫生室120所，基层诊疗量增长8.5%。" * 70, 1, "sdk floor")
+
+    async def calls(k: int) -> None:
+        for _ in range(k):
+            await backend.complete(request)
+
+    try:
+        await asyncio.gather(*(calls(2) for _ in range(in_flight)))  # connections and imports, not counted
+        started = time.process_time()
+        await asyncio.gather(*(calls(n // in_flight) for _ in range(in_flight)))
+        return (time.process_time() - started) / (n // in_flight * in_flight)
+    finally:
+        await backend.aclose()
+
+
 def cpu_budget(clients: int, alone: float, requests: int, *cpu: float) -> dict[str, float]:
     """The CPU the clients' load asks for if every request ran as fast as one alone: ``clients /
     alone`` requests a second, each costing this run's CPU per request (the server's process,
@@ -271,6 +296,8 @@ def main() -> int:
     p.add_argument("--health", action="store_true", help="/healthz while a 1,000,000-character article is digested")
     p.add_argument("--health-chars", type=int, default=1_000_000)
     p.add_argument("--workers", type=int, default=1, help="reportsum serve --workers N (server processes)")
+    p.add_argument("--sdk-floor", type=int, default=0, metavar="N",
+                   help="after the run, time N calls of the openai backend alone (no pipeline) against the fake")
     p.add_argument("--py-spy", type=int, default=0, metavar="N",
                    help="profile the server during the run with py-spy and print its top N frames")
     a = p.parse_args()
@@ -336,6 +363,12 @@ def main() -> int:
         wire_calls = counter.value - calls_before
         (own1, pool1), fake1 = tree_cpu(server.pid), tree_cpu(fake.pid)[0]
         cpu_server, cpu_pool, cpu_fake = own1 - own0, pool1 - pool0, fake1 - fake0
+        sdk_call = None
+        if a.sdk_floor:
+            from service.pipeline import gc_tuned_for_model_calls
+
+            with gc_tuned_for_model_calls():  # as in the server
+                sdk_call = asyncio.run(sdk_cpu_per_call(fake_url, a.sdk_floor))
     finally:
         server.terminate()
         server.wait(timeout=15)
@@ -385,6 +418,11 @@ def main() -> int:
           f" one alone): {figures['cores_needed']} cores ({figures['server_cores_needed']} of them in the server"
           f" process{f'es ({a.workers})' if a.workers > 1 else ', whose event loop is one thread'}), against {os.cpu_count()} here: above"
           f" that, requests queue for CPU and wait longer than alone")
+    if sdk_call is not None:
+        figures["sdk_cpu_ms_per_call"] = round(sdk_call * 1000, 2)
+        print(f"  the openai backend alone (SDK and transport, no pipeline): {sdk_call * 1000:.2f} ms CPU per call;"
+              f" this load's {a.clients / alone * calls_per_request:.0f} calls a second need"
+              f" {a.clients / alone * calls_per_request * sdk_call:.2f} cores for that alone")
     print(f"  p95 / (rounds x per-call latency) = {figures['p95_over_call_latency']}  "
           f"(target < 2: {'met' if figures['target_met'] else 'NOT met'})")
     if a.py_spy:
