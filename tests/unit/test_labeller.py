@@ -203,6 +203,24 @@ def test_predicting_needs_numpy_and_scipy_only():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_selection_decides_as_the_labeller_file_will():
+    """The grouped selection scores decisions made from a neutral fit's probabilities
+    (``train._decide``); the shipped file carries the same choices in its intercept and part
+    prior. Both must decide alike, or the selection would score a labeller nobody ships."""
+    docs = train.load_docs([train.GOLD_SETS[0]])[:3]
+    cfg = train.Config(dense=("pos", "cues", "part"), other_bias=-1.0, part_weight=2.0)
+    neutral = train.fit(docs, cfg.fitted())
+    applied = train._apply(neutral, cfg)
+    assert np.allclose(applied.intercept, train.fit(docs, cfg).intercept)
+    changed = 0
+    for d in docs:
+        shift = cfg.part_weight * (train._near(d) @ neutral.part_prior.log_ratio)
+        got = train._decide(neutral.predict_proba(d.feats), cfg.other_bias, cfg.second_threshold, shift)
+        assert got == applied.decide(applied.predict_proba(d.feats))
+        changed += sum(a != b for a, b in zip(got, neutral.decide(neutral.predict_proba(d.feats))))
+    assert changed  # the choices move decisions: the comparison above is not between two neutral fits
+
+
 def test_decide_emits_a_second_category_only_when_likely():
     model = labeller.shipped()
     model = labeller.Labeller(model.labels, model.vectorizer, model.coef, model.intercept, second_threshold=0.35,
