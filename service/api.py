@@ -78,7 +78,7 @@ from service.errors import (
 from service.ingest import read_bytes
 from service.jobs import JobService, JobSettings, JobStore, QueueFull
 from service.models import Digest
-from service.pipeline import cpu_pool, gc_tuned_for_model_calls
+from service.pipeline import cached_labeller, cpu_pool, gc_tuned_for_model_calls
 
 log = logging.getLogger(__name__)
 
@@ -472,10 +472,10 @@ async def track_submission(state: Any, sub: TrackSubmission, progress: Any = Non
     """The Track of a submission: both reports read in a thread (CPU-bound), then a model
     reads the candidates when the server has an endpoint (as ``reportsum track``)."""
     from service import track as tracking
-    from service.labeller import load as load_labeller
 
     settings: Settings = state.settings
-    labeller = load_labeller(settings.labeller)
+    # read once per file, and off the loop: parsing the parameters takes ~0.1 s
+    labeller = await run_in_threadpool(cached_labeller, settings.labeller)
     if settings.resolved_backend() == "local":  # no endpoint: retrieval and figures decide
         return await run_in_threadpool(tracking.track, sub.earlier, sub.later, labeller=labeller,
                                        sources=sub.sources)

@@ -65,11 +65,11 @@ def digest_options(settings: Settings, backend_name: str = "") -> dict[str, Any]
     """The settings (besides model, backend and prompt version) that change a digest."""
     from service import __version__
 
-    from service.labeller import load
+    from service.labeller import version_of
 
     # the labeller's parameters decide labels as much as the prompt does
     return {"chunk_tokens": settings.chunk_tokens, "pipeline": __version__,
-            "labeller": load(settings.labeller).version, "assist_margin": settings.assist_margin,  # None: by backend
+            "labeller": version_of(settings.labeller), "assist_margin": settings.assist_margin,  # None: by backend
             "strategy": settings.resolved_strategy(backend_name)}
 
 

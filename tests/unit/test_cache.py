@@ -128,3 +128,26 @@ def test_unusable_cache_does_not_fail_the_summary(tmp_path: Path, stub_pipeline)
     bad.write_bytes(b"this is not a database" * 100)
     d, hit = asyncio.run(summarize_cached("正文内容", FakeBackend(), Settings(cache=bad), cache=DigestCache(bad)))
     assert hit is False and d.meta.model == "m"
+
+
+def test_a_labeller_file_names_the_key_without_being_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Every article and request takes a digest key; with ``--labeller`` its version came from
+    loading the whole file (~0.1 s each time). It comes from the file's bytes now, and a
+    changed file is another version."""
+    from service import labeller
+    from service.cache import digest_options
+
+    path = tmp_path / "labeller.json"
+    path.write_text(labeller.dumps(labeller.shipped()), encoding="utf-8")
+    version = labeller.load(path).version
+
+    def parsed(*args, **kwargs):
+        raise AssertionError("the labeller file was parsed for a cache key")
+
+    monkeypatch.setattr(labeller.Labeller, "from_json", parsed)
+    settings = Settings(labeller=path)
+    assert digest_options(settings)["labeller"] == digest_options(settings)["labeller"] == version
+    assert digest_options(Settings())["labeller"] == labeller.shipped().version
+    path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert digest_options(settings)["labeller"] != version
+
