@@ -7,7 +7,8 @@ on the event loop they stall every other article's model calls and every other r
 
 - Start method: ``forkserver`` where there is one (Linux, macOS), else ``spawn``; never a
   plain ``fork`` of a process that runs threads (uvicorn, SQLite helpers, the SDK). The
-  fork server preloads ``service.pipeline``, so a new worker starts in milliseconds.
+  fork server preloads ``service.pipeline`` and ``service.preload`` (the shipped labeller and
+  the tokenizer's table, read once there), so a new worker starts in milliseconds with both.
 - Each worker loads the labeller once (``initializer``), ignores Ctrl-C (the parent handles
   it and shuts the pool down) and exits by itself if the process that made the pool dies
   without shutting it down (SIGKILL), so no worker outlives its server or batch.
@@ -69,7 +70,7 @@ class CpuPool(Executor):
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if ctx.get_start_method() == "forkserver":
-            ctx.set_forkserver_preload(["service.pipeline"])
+            ctx.set_forkserver_preload(["service.pipeline", "service.preload"])
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
                                    initargs=(str(self.labeller) if self.labeller else None,))
 
@@ -202,6 +203,7 @@ def _init_worker(labeller: str | None) -> None:
     exit_with_parent()
     from service import pipeline
 
+    # both are in memory already when the fork server preloaded them (service.preload)
     pipeline.cached_labeller(Path(labeller) if labeller else None)
     from service.chunk import count_tokens
 

@@ -26,6 +26,7 @@ import functools
 import gc
 import os
 import pickle
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -280,8 +281,13 @@ def cached_labeller(path: Path | None) -> Labeller:
 
 
 def worker_status() -> dict[str, int]:
-    """This process's id and how many labeller files it has read (a pool's health check)."""
-    return {"pid": os.getpid(), "labeller_loads": _LOADS + labeller_module.shipped.cache_info().misses}
+    """This process's id, how many labeller files it has read itself, and whether the shipped
+    labeller and the tokenizer came read from the fork server (``service.preload``): a pool's
+    health check."""
+    preload = sys.modules.get("service.preload")
+    inherited = preload is not None and preload.READ_BY not in (None, os.getpid())
+    shipped_here = labeller_module.shipped.cache_info().misses and not inherited
+    return {"pid": os.getpid(), "labeller_loads": _LOADS + int(bool(shipped_here)), "preloaded": int(inherited)}
 
 
 async def _prepared(text: str, options: PrepareOptions, source: str | None, labeller: Labeller | None,

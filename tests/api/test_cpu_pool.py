@@ -91,6 +91,19 @@ def _digest(d: Any) -> dict[str, Any]:
     return out
 
 
+def test_workers_get_the_shipped_labeller_and_the_tokenizer_from_the_fork_server() -> None:
+    """Read once by the fork server (``service.preload``), not again by each worker while the
+    first documents wait: a worker of the shipped labeller reads no file at all."""
+    pool = start_pool(2, None)
+    try:
+        pool.warm()
+        statuses = {s["pid"]: s for s in (pool.submit(worker_status).result(timeout=60) for _ in range(6))}
+        assert statuses and all(s["preloaded"] == 1 and s["labeller_loads"] == 0 for s in statuses.values())
+        assert worker_status()["preloaded"] == 0  # this process read nothing from a fork server
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def test_a_pool_digests_as_in_process_keeps_its_workers_and_reads_the_labeller_once(tmp_path: Path) -> None:
     labeller = tmp_path / "labeller.json"
     shutil.copy(Path(service.__file__).parent / "data" / "labeller.json", labeller)
