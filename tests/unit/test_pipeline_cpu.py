@@ -213,5 +213,19 @@ def test_the_assist_plan_of_a_seed_is_unchanged_with_targets():
     n_chunks, targets = pipeline._assist_plan(structure, units, proba, options)
     assert n_chunks > 1 and targets
     assert [t.unit for t in targets] == _targets_row_by_row(proba, 0.3)
-    assert pipeline._assist_plan(structure, units, proba, pipeline.PrepareOptions("learned", 300, 0.0, 1)) == (
-        n_chunks, [])
+
+
+
+def test_the_default_digest_counts_no_chunk(monkeypatch):
+    """No unit asked (margin 0, the local default): no chunk is packed, so the tokenizer's
+    table (~0.4 s) is never read by a one-document ``reportsum summarize``."""
+    raw = SEEDS[-1].read_text(encoding="utf-8")
+    structure = segment(raw, clean(raw).blocks)
+    units = units_of(structure)
+    proba = pipeline.cached_labeller(None).predict_proba(pipeline.features(structure, units))
+
+    def packed(*args, **kwargs):
+        raise AssertionError("chunks packed for no model call")
+
+    monkeypatch.setattr(pipeline, "chunk", packed)
+    assert pipeline._assist_plan(structure, units, proba, pipeline.PrepareOptions("learned", 300, 0.0, 1)) == (0, [])
