@@ -335,8 +335,12 @@ def load(path: str | Path | None = None) -> Labeller:
 
 @functools.cache
 def shipped() -> Labeller:
-    raw = resources.files("service").joinpath(DEFAULT_PATH).read_bytes()
+    raw = _shipped_bytes()
     return Labeller.from_json(json.loads(raw), version=_version(raw))
+
+
+def _shipped_bytes() -> bytes:
+    return resources.files("service").joinpath(DEFAULT_PATH).read_bytes()
 
 
 def version_of(path: str | Path | None = None) -> str:
@@ -357,7 +361,7 @@ def _file_version(path: str, mtime_ns: int, size: int) -> str:
 
 @functools.cache
 def _shipped_version() -> str:
-    return _version(resources.files("service").joinpath(DEFAULT_PATH).read_bytes())
+    return _version(_shipped_bytes())
 
 
 def _version(raw: bytes) -> str:

@@ -283,9 +283,9 @@ def cached_labeller(path: Path | None) -> Labeller:
 
 
 def worker_status() -> dict[str, int]:
-    """This process's id, how many labeller files it has read itself, and whether the shipped
-    labeller and the tokenizer came read from the fork server (``service.preload``): a pool's
-    health check."""
+    """This process's id, how many labeller files it has read itself, and whether it got the
+    shipped labeller and the tokenizer already read by the fork server (``service.preload``):
+    a pool's health check."""
     preload = sys.modules.get("service.preload")
     inherited = preload is not None and preload.READ_BY not in (None, os.getpid())
     shipped_here = labeller_module.shipped.cache_info().misses and not inherited
