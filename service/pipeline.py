@@ -197,6 +197,7 @@ class Prepared:
     proba: np.ndarray
     decisions: list[tuple[str, ...]]  # the labeller's categories per unit
     labeller: str  # its version
+    labels: tuple[str, ...] = labeller_module.LABELS  # the columns of ``proba``
     windows: list[context.Window] = field(default_factory=list)  # context strategy
     n_chunks: int = 0  # learned strategy: chunks, for meta
     assist: list[AssistTarget] = field(default_factory=list)  # learned strategy
@@ -237,7 +238,7 @@ def prepare(text: str, options: PrepareOptions, source: str | None = None,
     units = units_of(structure)
     proba = labeller.predict_proba(features(structure, units))
     doc = doc_info(text, "\n".join(b.text for b in cleaned.blocks), cleaned.title)
-    out = Prepared(doc, cleaned.excluded, units, proba, labeller.decide(proba), labeller.version)
+    out = Prepared(doc, cleaned.excluded, units, proba, labeller.decide(proba), labeller.version, labeller.labels)
     if options.strategy == "context":
         out.windows = context.windows(structure, units, options.chunk_tokens)
     else:
@@ -414,7 +415,7 @@ async def summarize(
         n_chunks = prepared.n_chunks
         decisions = await _assist(backend, settings, prepared, labeller, source, progress, sem, usage, warnings)
         items, dropped = await _off_loop(executor, assemble, text, units, decisions, warnings)
-        summary_text, failed = overview_module.plain(doc, items), 0
+        summary_text, failed = await _off_loop(executor, _plain_overview, items, prepared), 0
         versions = [load("classify").version]
     if dropped:
         warnings.append(f"{dropped} repeated item(s) collapsed")
@@ -594,6 +595,24 @@ def assemble(text: str, units, decisions, warnings: list[str]) -> tuple[dict[str
     return items, dropped
 
 
+def _plain_overview(items: dict[str, list[Item]], prepared: Prepared) -> str:
+    """The deterministic overview of the learned strategy: its most confident items."""
+    confidence = item_confidence(items, prepared.units, prepared.proba, prepared.labels)
+    return overview_module.plain(prepared.doc, items, confidence)
+
+
+def item_confidence(items: dict[str, list[Item]], units: list[UnitRef], proba: np.ndarray,
+                    labels: tuple[str, ...]) -> dict[str, list[float]]:
+    """The labeller's probability of each item's category: its unit's row of ``proba`` (an
+    item's span is its unit's; 0 for one that is not a unit's)."""
+    row = {(u.start, u.end): i for i, u in enumerate(units)}
+    out: dict[str, list[float]] = {}
+    for cat in CATEGORIES:
+        col = labels.index(cat)
+        out[cat] = [float(proba[row[it.span], col]) if it.span in row else 0.0 for it in items[cat]]
+    return out
+
+
 def _item(text: str, start: int, end: int, warnings: list[str]) -> Item | None:
     """The item for one unit, or None when its span cuts a number (said in ``warnings``)."""
     checked = _summary(text, start, end, warnings)
@@ -637,5 +656,5 @@ def _built(text: str, start: int, end: int, shown: str, summary: str) -> Item:
     return Item(summary=summary, evidence=text[start:end], span=(start, end), figures=figures(shown))
 
 
-__all__ = ["CPU_POOL", "LabelReply", "Prepared", "PrepareOptions", "assemble", "cpu_pool", "label_request",
+__all__ = ["CPU_POOL", "LabelReply", "Prepared", "PrepareOptions", "assemble", "cpu_pool", "item_confidence", "label_request",
            "labeller_for", "prepare", "summarize"]

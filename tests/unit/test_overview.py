@@ -99,3 +99,80 @@ def test_markdown_quotes_web_page_evidence_as_a_reader_sees_it():
     assert "新建标准化村卫生室42所" in md
     for it in crossing:
         assert f"(字符 {it.span[0]}–{it.span[1]})" in md
+
+
+def spaced(evidence: str, start: int, summary: str | None = None, figures=()) -> Item:
+    return Item(summary=summary or evidence, evidence=evidence, span=(start, start + len(evidence)), figures=list(figures))
+
+
+def test_with_confidence_the_plain_overview_names_the_most_confident_items_in_the_reports_order():
+    items = {
+        "achievements": [spaced("会议指出,今年以来工作有序推进。", 0), spaced("新建村卫生室42所", 20, figures=["42所"]),
+                         spaced("床位达到300张", 40, figures=["300张"]), spaced("门诊量增长5%", 60, figures=["5%"])],
+        "problems": [],
+        "plans": [spaced("会议要求,各单位提高站位", 100), spaced("加快推进县医院新院区建设", 120),
+                  spaced("确保年内投入使用", 140)],
+    }
+    confidence = {"achievements": [0.99, 0.4, 0.6, 0.9], "problems": [], "plans": [0.3, 0.5, 0.9]}
+    text = plain(DOC, items, confidence)
+    # plans: the two most confident, the report's order kept; the lead's framing left out
+    assert "下一步:加快推进县医院新院区建设;确保年内投入使用。" in text
+    assert "提高站位" not in text
+    # results: the most confident of those with figures, in the report's order
+    assert "主要成绩:床位达到300张;门诊量增长5%。" in text
+    # without confidence: the first items, as before
+    assert "会议要求,各单位提高站位" in plain(DOC, items)
+
+
+def test_item_confidence_reads_each_items_unit_row_in_the_labellers_label_order():
+    import numpy as np
+
+    from service.features import UnitRef
+    from service.pipeline import item_confidence
+
+    units = [UnitRef(0, 4, "甲乙丙丁", "甲乙丙丁。", 0, (), False, 0), UnitRef(5, 9, "戊己庚辛", "戊己庚辛。", 0, (), False, 0)]
+    labels = ("other", "plans", "problems", "achievements")  # a labeller file's own order
+    proba = np.array([[0.1, 0.2, 0.3, 0.4], [0.05, 0.8, 0.1, 0.05]])
+    items = {"achievements": [spaced("甲乙丙丁", 0)], "problems": [spaced("甲乙丙丁", 0)],
+             "plans": [spaced("戊己庚辛", 5), spaced("不是单元", 20)]}
+    assert item_confidence(items, units, proba, labels) == {"achievements": [0.4], "problems": [0.3], "plans": [0.8, 0.0]}
+
+
+def test_the_learned_digests_overview_names_its_most_confident_plans():
+    """Seed 000's first plans are the meeting's framing; its overview names the two plans the
+    labeller is surest of (it names the first two if the pipeline passes no confidence)."""
+    import asyncio
+    from pathlib import Path
+
+    from service.backends import make_backend
+    from service.overview import _clip
+    from service.pipeline import PrepareOptions, item_confidence, prepare, summarize
+
+    text = (Path(__file__).resolve().parents[2] / "fixtures/articles/000_e74761c77b6d2746.txt").read_text(encoding="utf-8")
+    settings = Settings(backend="replay", strategy="learned", assist_margin=0.0, no_cache=True)
+
+    async def digest():
+        backend = make_backend(settings)
+        try:
+            return await summarize(text, backend, settings)
+        finally:
+            await backend.aclose()
+
+    d = asyncio.run(digest())
+    prepared = prepare(text, PrepareOptions.of(settings, "replay"))
+    items = {c: getattr(d, c) for c in ("achievements", "problems", "plans")}
+    plans = item_confidence(items, prepared.units, prepared.proba, prepared.labels)["plans"]
+    surest = sorted(range(len(plans)), key=lambda i: -plans[i])[:2]
+    assert sorted(surest) != [0, 1]  # the case this is about
+    named = ";".join(_clip(d.plans[i].summary) for i in sorted(surest))
+    assert f"下一步:{named}。" in d.overview
+
+
+def test_a_quoted_remark_is_named_without_its_quotation_marks_and_no_cut_leaves_one_open():
+    from service.overview import _clip
+
+    remark = "“针对公共卫生体系在应对疫情中暴露出的能力不强、机制不活、动力不足、防治结合不紧密等问题,立足更精准更有效的防控,下决心深化改革。”"
+    clipped = _clip(remark)
+    assert clipped == "针对公共卫生体系在应对疫情中暴露出的能力不强、机制不活、动力不足、防治结合不紧密等问题,立足更精准更有效的防控"
+    assert _clip("“让我们看到短板。”") == "让我们看到短板"
+    assert _clip("他说“要抓落实”") == "他说“要抓落实”"  # a quotation inside a summary stays
