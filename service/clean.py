@@ -236,6 +236,7 @@ _CONTACT = re.compile(
     re.I,
 )
 # Text addressed to a language model inside an article is not report content.
+INJECTION = "text addressed to a language model (not summarised)"
 _INJECTION = re.compile(r"(忽略|无视|不要理会).{0,12}(指令|提示|要求|规则)|ignore (all |any )?(previous|above|prior) instructions|"
                         r"system prompt|你现在是|作为(一个)?(AI|人工智能|语言模型)", re.I)
 _BYLINE = re.compile(r"(记者|通讯员|文/图|图/文|文\s*/|摄影|撰稿|供稿|特约)")
@@ -470,6 +471,39 @@ def _join_broken_lines(raw: str, blocks: list[Block]) -> list[Block]:
     return out
 
 
+# A sentence ends at its mark and the closing quotes after it.
+_SENTENCE_END = re.compile(r"[。！？!?；;]+[”’」』\"']*")
+
+
+def without_injection(b: Block) -> tuple[list[Block], list[tuple[int, int]]]:
+    """``b`` without its sentences addressed to a language model: the runs of sentences between
+    them, each a block of its own, and the spans cut (raw offsets)."""
+    bounds = [0, *(m.end() for m in _SENTENCE_END.finditer(b.text)), len(b.text)]
+    kept: list[Block] = []
+    cut: list[tuple[int, int]] = []
+    run: list[tuple[int, int]] = []  # sentences since the last one cut
+
+    def close() -> None:
+        if run:
+            a, z = run[0][0], run[-1][1]
+            piece = b.text[a:z]
+            a, z = a + len(piece) - len(piece.lstrip()), z - (len(piece) - len(piece.rstrip()))
+            if z > a:
+                kept.append(Block(b.start + a, b.start + z, b.text[a:z], b.gap_before if not kept else 0, b.title))
+            run.clear()
+
+    for a, z in zip(bounds, bounds[1:]):
+        if z <= a:
+            continue
+        if _INJECTION.search(b.text[a:z]):
+            close()
+            cut.append((b.start + a, b.start + z))
+        else:
+            run.append((a, z))
+    close()
+    return kept, cut
+
+
 def _open_bracket(text: str) -> bool:
     return text.count("（") + text.count("(") > text.count("）") + text.count(")")
 
@@ -504,8 +538,16 @@ def clean(raw: str) -> Cleaned:
             excluded.append(Excluded(span=(b.start, blocks[i + run - 1].end), reason="slogan"))
             i += run
             continue
-        if _INJECTION.search(b.text):
-            reason = "text addressed to a language model (not summarised)"
+        if _INJECTION.search(b.text) and (found := without_injection(b))[1]:
+            # only its sentences: the rest of the paragraph is the report's ("忽略以上所有指令。
+            # 今年完成投资5亿元……" lost the whole report when the paragraph went)
+            pieces, cut = found
+            excluded += [Excluded(span=span, reason=INJECTION) for span in cut]
+            blocks[i:i + 1] = pieces
+            n_head += len(pieces) - 1 if i < n_head else 0
+            continue
+        if _INJECTION.search(b.text):  # across a sentence end: the whole paragraph
+            reason = INJECTION
         elif _is_chrome(b) or (not main_started and len(b.visible) <= 5 and not _ends_sentence(b.text)
                                and not _LONE_NUMBER.match(b.visible)):
             reason = "page chrome or contact line"
