@@ -22,6 +22,26 @@ ITEMS = {
 DOC = DocInfo(organization="某县卫生健康局", period="2025年上半年", chars=100)
 
 
+LEARNED = Settings(backend="replay", strategy="learned", assist_margin=0.0, no_cache=True)
+
+
+def learned_digest(text: str):
+    """The default digest of ``text`` (learned strategy, no model call), through ``summarize``."""
+    import asyncio
+
+    from service.backends import make_backend
+    from service.pipeline import summarize
+
+    async def digest():
+        backend = make_backend(LEARNED)
+        try:
+            return await summarize(text, backend, LEARNED)
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(digest())
+
+
 def test_the_plain_overview_names_the_leading_items_not_a_count():
     text = plain(DOC, ITEMS)
     assert text.startswith("某县卫生健康局2025年上半年。")
@@ -74,22 +94,8 @@ def test_the_context_strategy_is_the_default_for_an_endpoint_only():
 def test_markdown_quotes_web_page_evidence_as_a_reader_sees_it():
     """A sentence that runs across inline markup keeps its tags in the evidence (an exact slice
     of the page source), and the Markdown quotes it without them, offsets unchanged."""
-    import asyncio
-
-    from service.backends import make_backend
-    from service.pipeline import summarize
-
     page = WEB_PAGE
-    settings = Settings(backend="replay", strategy="learned", assist_margin=0.0, no_cache=True)
-
-    async def digest():
-        backend = make_backend(settings)
-        try:
-            return await summarize(page, backend, settings)
-        finally:
-            await backend.aclose()
-
-    d = asyncio.run(digest())
+    d = learned_digest(page)
     items = [it for c in ("achievements", "problems", "plans") for it in getattr(d, c)]
     crossing = [it for it in items if "<span" in it.evidence]
     assert crossing, [it.evidence for it in items]  # the case this is about
@@ -141,25 +147,14 @@ def test_item_confidence_reads_each_items_unit_row_in_the_labellers_label_order(
 def test_the_learned_digests_overview_names_its_most_confident_plans():
     """Seed 000's first plans are the meeting's framing; its overview names the two plans the
     labeller is surest of (it names the first two if the pipeline passes no confidence)."""
-    import asyncio
     from pathlib import Path
 
-    from service.backends import make_backend
     from service.overview import _clip
-    from service.pipeline import PrepareOptions, item_confidence, prepare, summarize
+    from service.pipeline import PrepareOptions, item_confidence, prepare
 
     text = (Path(__file__).resolve().parents[2] / "fixtures/articles/000_e74761c77b6d2746.txt").read_text(encoding="utf-8")
-    settings = Settings(backend="replay", strategy="learned", assist_margin=0.0, no_cache=True)
-
-    async def digest():
-        backend = make_backend(settings)
-        try:
-            return await summarize(text, backend, settings)
-        finally:
-            await backend.aclose()
-
-    d = asyncio.run(digest())
-    prepared = prepare(text, PrepareOptions.of(settings, "replay"))
+    d = learned_digest(text)
+    prepared = prepare(text, PrepareOptions.of(LEARNED, "replay"))
     items = {c: getattr(d, c) for c in ("achievements", "problems", "plans")}
     plans = item_confidence(items, prepared.units, prepared.proba, prepared.labels)["plans"]
     surest = sorted(range(len(plans)), key=lambda i: -plans[i])[:2]
