@@ -115,8 +115,9 @@ def unsupported(overview: str, items: dict[str, list[Item]], doc: DocInfo | None
 
 
 async def written(backend: Backend, doc: DocInfo, items: dict[str, list[Item]], source: str | None,
-                  usage: Usage, warnings: list[str]) -> str:
-    """The model's overview if every figure in it is grounded (one repair round), else ``plain``."""
+                  usage: Usage, warnings: list[str], confidence: Mapping[str, Sequence[float]] | None = None) -> str:
+    """The model's overview if every figure in it is grounded (one repair round), else ``plain``
+    (with ``confidence``, of the labeller's most confident items)."""
     if not any(items[c] for c in CATEGORIES):
         return plain(doc, items)
     req = request(doc, items, f"article {source or '<text>'} overview")
@@ -132,12 +133,12 @@ async def written(backend: Backend, doc: DocInfo, items: dict[str, list[Item]], 
     except BackendError as err:
         usage += getattr(err, "usage", Usage())
         warnings.append(f"overview: model call failed ({err.__class__.__name__}); the deterministic overview stands")
-        return plain(doc, items)
+        return plain(doc, items, confidence)
     text = re.sub(r"\s+", "", reply.overview)
     if bad or not text:
         why = f"figures not in the evidence: {'、'.join(bad)}" if bad else "empty"
         warnings.append(f"overview: the model's overview was rejected ({why}); the deterministic overview stands")
-        return plain(doc, items)
+        return plain(doc, items, confidence)
     return text
 
 

@@ -407,7 +407,8 @@ async def summarize(
         usage += reading.usage
         _raise_if_nothing_read(reading, wins)
         items, dropped = await _off_loop(executor, assemble_read, text, units, prepared.decisions, reading, warnings)
-        summary_text = await overview_module.written(backend, doc, items, source, usage, warnings)
+        confidence = await _off_loop(executor, _item_confidence, items, prepared)
+        summary_text = await overview_module.written(backend, doc, items, source, usage, warnings, confidence)
         ticker()
         n_chunks, failed = len(wins), len(reading.failed_windows)
         versions = [load("context").version, load("overview").version]
@@ -597,8 +598,11 @@ def assemble(text: str, units, decisions, warnings: list[str]) -> tuple[dict[str
 
 def _plain_overview(items: dict[str, list[Item]], prepared: Prepared) -> str:
     """The deterministic overview of the learned strategy: its most confident items."""
-    confidence = item_confidence(items, prepared.units, prepared.proba, prepared.labels)
-    return overview_module.plain(prepared.doc, items, confidence)
+    return overview_module.plain(prepared.doc, items, _item_confidence(items, prepared))
+
+
+def _item_confidence(items: dict[str, list[Item]], prepared: Prepared) -> dict[str, list[float]]:
+    return item_confidence(items, prepared.units, prepared.proba, prepared.labels)
 
 
 def item_confidence(items: dict[str, list[Item]], units: list[UnitRef], proba: np.ndarray,

@@ -20,7 +20,8 @@ from service.clean import clean
 from service.config import Settings
 from service.errors import BackendError
 from service.features import units_of
-from service.pipeline import summarize
+from service.overview import plain
+from service.pipeline import PrepareOptions, item_confidence, prepare, summarize
 from service.segment import segment
 from tests.conftest import SEEDS
 from tests.doubles import context_replies
@@ -228,6 +229,11 @@ def test_an_overview_with_a_wrong_figure_is_repaired_once_then_replaced():
     assert "12345.6" not in digest.overview and "88%" not in digest.overview
     assert any("overview" in w and "12345.6" in w for w in digest.meta.warnings)
     assert digest.overview.count("主要成绩") == 1  # the deterministic overview stands
+    # of the items the labeller is surest of in the model's categories, not of the first ones
+    prepared = prepare(TEXT, PrepareOptions.of(Settings(strategy="context"), "openai"))
+    items = {c: getattr(digest, c) for c in ("achievements", "problems", "plans")}
+    confidence = item_confidence(items, prepared.units, prepared.proba, prepared.labels)
+    assert digest.overview == plain(digest.doc, items, confidence) != plain(digest.doc, items)
 
 
 def test_a_server_that_rejects_json_schema_gets_json_object_and_the_same_digest():
