@@ -475,6 +475,13 @@ def _nest(context: tuple[str, ...], ranks: tuple[float, ...], title: str, intro:
     the open part, not a new section.
     """
     rank = heading_rank(title)
+    if rank == 0 and ranks and max(ranks) >= 1:
+        if BOX.match(title):  # an inset of the open numbered part; it closes an earlier box
+            k = _open_box(context)
+            context, ranks = (context[:k], ranks[:k]) if k is not None else (context, ranks)
+            return (*context, title), (*ranks, int(ranks[-1]) + 0.25)
+        if (k := _open_box(context)) is not None:  # a title inside the box: one of its items
+            return (*context[:k + 1], title), (*ranks[:k + 1], ranks[k] + 0.125)
     if rank == 0:
         if not (context and upcoming and _goes_on(context, ranks, upcoming)):
             return (title,), (0,)
@@ -496,6 +503,17 @@ def _nest(context: tuple[str, ...], ranks: tuple[float, ...], title: str, intro:
         path.append(intro)
         ranks_.append(rank - 0.5)
     return (*path, title), (*ranks_, rank)
+
+
+# A box of a plan or policy ("专栏1　中医养生保健服务建设项目", a table of projects inside "二、重点任务"):
+# its titles belong to the part it sits in. Read as plain titles of their own, they and the
+# part's text after them (to the next numbered heading) lost the part's path.
+BOX = re.compile(r"^\s*专栏\s*[0-9０-９一二三四五六七八九十]+")
+
+
+def _open_box(context: tuple[str, ...]) -> int | None:
+    """Where in the path an open box is (None: no box is open)."""
+    return next((i for i in range(len(context) - 1, -1, -1) if BOX.match(context[i])), None)
 
 
 def _goes_on(context: tuple[str, ...], ranks: tuple[float, ...], upcoming: str) -> bool:
