@@ -26,6 +26,10 @@ CLOSERS = "”’」』)）》"
 # private-use character in the block's text, so the text keeps the raw offsets while no
 # rule reads a tag as words, punctuation or a number ("175%" of a style attribute).
 MASK = "\ue000"
+# Invisible characters web copies of reports scatter between lines (gov.cn pages put a
+# zero-width space on its own line inside a sentence: "加强预期\n\u200b\n引导"). Not whitespace to
+# Python, so they are named: between two blocks they are nothing.
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 
 
 @dataclass(frozen=True)
@@ -286,7 +290,7 @@ def _is_chrome(block: Block) -> bool:
 
 def _speaker(text: str) -> bool:
     # "香港商报记者：" in a transcript introduces a question; a byline or caption never ends so
-    return text.rstrip().rstrip("\u200b\u200c\u200d\ufeff").endswith(("：", ":"))  # "各位代表：\u200d"
+    return text.rstrip().rstrip(ZERO_WIDTH).endswith(("：", ":"))  # "各位代表：\u200d"
 
 
 def _is_byline(block: Block) -> bool:
@@ -471,6 +475,13 @@ def _join_broken_lines(raw: str, blocks: list[Block]) -> list[Block]:
     return out
 
 
+def goes_on(raw: str, block: Block, nxt: Block) -> bool:
+    """``nxt`` is the rest of ``block``'s sentence: ``block`` ends open and only blank lines
+    (or zero-width spaces) lie between them."""
+    return not _ends_sentence(block.text) and not raw[block.end : nxt.start].strip().strip(ZERO_WIDTH).strip() \
+        and not HEADING_RE.match(nxt.text)
+
+
 # A sentence ends at its mark and the closing quotes after it.
 _SENTENCE_END = re.compile(r"[。！？!?；;]+[”’」』\"']*")
 
@@ -570,9 +581,17 @@ def clean(raw: str) -> Cleaned:
                 # the same item under a new number ("二是X" … "三是X"): the list was renumbered
                 # and the stale copy left behind; the later, renumbered one is kept
                 old = kept.pop(k)
-                forms = same_form[norm(old.text)]
-                del forms[_index_of(forms, old)]
-                excluded.append(Excluded(span=(old.start, old.end), reason="duplicate paragraph (a stale copy under an earlier number)"))
+                stale = [old]
+                # the rest of its sentence, broken onto the next line, is stale with it: kept, it was
+                # an orphan clause ("建设,推进城乡环境卫生整治。"), and the renumbered copy's own rest
+                # went as its duplicate
+                while k < len(kept) and goes_on(raw, stale[-1], kept[k]):
+                    stale.append(kept.pop(k))
+                    seen_text = seen_text.replace(norm(stale[-1].text) + "|", "", 1)
+                for gone in stale:
+                    forms = same_form[norm(gone.text)]
+                    del forms[_index_of(forms, gone)]
+                excluded.append(Excluded(span=(old.start, stale[-1].end), reason="duplicate paragraph (a stale copy under an earlier number)"))
                 reason = None
         if reason:
             excluded.append(Excluded(span=(b.start, b.end), reason=reason))

@@ -31,6 +31,7 @@ from itertools import repeat
 
 import numpy as np
 
+from service.clean import ZERO_WIDTH
 from service.segment import Structure, visible
 
 # ------------------------------------------------------------------------------ units
@@ -126,13 +127,14 @@ class DocFeatures:
         return self.n_units
 
 
-_WS = np.array([9, 10, 11, 12, 13, 32, 0xA0, 0x3000], dtype=np.int64)
+# whitespace and the invisible characters of web copies (clean.ZERO_WIDTH): "设定\u200b为" reads "设定为"
+_WS = np.array([9, 10, 11, 12, 13, 32, 0xA0, 0x3000, *map(ord, ZERO_WIDTH)], dtype=np.int64)
 
 
 def _codes(strings: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Normalised code points of all strings joined, and each string's [a, b) range in them.
 
-    Whitespace is dropped and a number is one "0" whatever its value (a figure is a figure).
+    Whitespace (and zero-width characters) is dropped and a number is one "0" whatever its value (a figure is a figure).
     """
     joined = "\x01".join(strings)
     cp = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from service.clean import CLOSERS, HEADING_RE, MASK, TERMINAL, Block
+from service.clean import CLOSERS, HEADING_RE, MASK, TERMINAL, Block, goes_on
 
 SENTENCE_END = re.compile(rf"[{TERMINAL}]+[{CLOSERS}]*")
 # Clause boundaries inside a sentence. "、" separates list members, not claims.
@@ -182,10 +182,12 @@ def paragraphs(raw: str, blocks: list[Block]) -> list[tuple[Block, bool]]:
 
 
 def _continues(raw: str, prev: Block, b: Block) -> bool:
-    if raw[prev.end : b.start].strip():  # something (markup, excluded text) in between
+    if not goes_on(raw, prev, b):
         return False
-    ends_open = prev.text.rstrip(CLOSERS)[-1:] not in TERMINAL
-    return ends_open and (len(prev.text) > 40 or _ends_sentence_inside(prev.text)) and not HEADING_RE.match(b.text)
+    # a line of zero-width spaces is how a web copy breaks a sentence ("今年预期目标设定\n\u200b\n为6%以上"):
+    # the break is the page's, so even a short line before it goes on; a blank line alone may end a title
+    zero_width_line = bool(raw[prev.end : b.start].strip())
+    return zero_width_line or len(prev.text) > 40 or _ends_sentence_inside(prev.text)
 
 
 def split_sentences(start: int, text: str) -> list[tuple[int, int]]:

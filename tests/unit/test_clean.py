@@ -146,6 +146,22 @@ def test_renumbered_copy_of_a_list_item_replaces_the_stale_one():
     assert f"(5){item}" in kept2 and f"(4){item}" not in kept2
 
 
+def test_the_rest_of_a_stale_copy_broken_onto_its_next_line_goes_with_it():
+    # seed 004: the item's sentence breaks over a blank line in both copies; the stale copy's rest
+    # stayed as an orphan clause and the renumbered copy lost its own rest as the duplicate
+    head = "深入开展爱国卫生运动。推动工作内容从环境卫生治理向全面社会健康管理转变,加强公共卫生环境基础设施"
+    rest = "建设,推进城乡环境卫生整治。"
+    other = "全面加强公立医院传染病救治能力建设,鼓励更多高水平医务人员从事传染病防治工作。"
+    raw = f"一是建立有效的平战结合工作机制,发挥好疾控中心的重要作用。\n\n二是{head}\n\n{rest}\n\n{other}\n\n三是{head}\n\n{rest}\n"
+    cleaned = clean(raw)
+    kept = [(b.start, b.text) for b in cleaned.blocks]
+    renumbered = raw.index(f"三是{head}")
+    assert (renumbered, f"三是{head}") in kept and (raw.index(rest, renumbered), rest) in kept
+    assert [t for _, t in kept].count(rest) == 1 and f"二是{head}" not in [t for _, t in kept]
+    stale = [raw[a:b] for (a, b), r in ((e.span, e.reason) for e in cleaned.excluded) if r.startswith("duplicate")]
+    assert stale == [f"二是{head}\n\n{rest}"]
+
+
 def test_a_title_cited_in_the_text_above_still_heads_its_part():
     # the notice names the attached summary in 《》; the summary's own title line then opens
     # it and must stay a heading (it tells the labeller the part below is a review)

@@ -132,6 +132,21 @@ def test_a_line_that_ends_one_sentence_and_breaks_off_the_next_is_not_a_heading(
     assert [x.text for x in s.sentences][-1].startswith("7月15日,淄博市\n\n卫生健康委召开")
 
 
+def test_a_line_of_zero_width_spaces_inside_a_sentence_does_not_break_it():
+    # a gov.cn copy of the 2021 report: the growth target's sentence broken by a line holding U+200B
+    raw = ("今年发展主要预期目标是：城镇新增就业1100万人以上，城镇调查失业率5.5%左右。\n\n"
+           "经济增速是综合性指标，今年预期目标设定\n\u200b\n为6%以上，考虑了经济运行恢复情况。\n\n"
+           "实施更加积极的就业政策。城镇新增\n\u200b\n就业预期目标比去年多100万人。\n\n")
+    s = _structure(raw)
+    assert s.headings == []
+    texts = [x.text for x in s.sentences]
+    assert any(t.startswith("经济增速是综合性指标，今年预期目标设定") and "为6%以上" in t for t in texts)
+    assert any("城镇新增\n\u200b\n就业预期目标比去年多100万人" in t for t in texts)
+    # a blank line alone after a short open line still ends it (a title, a caption)
+    lines = "实施更加积极的就业政策，稳定就业总体形势。\n\n今年预期目标设定\n\n为6%以上，考虑了经济运行恢复情况。"
+    assert "为6%以上，考虑了经济运行恢复情况。" in [x.text for x in _structure(lines).sentences]
+
+
 def test_a_plain_heading_starts_a_new_section():
     st = _structure("(一)筹备召开大会\n\n抓好落实。\n\n明年工作打算\n\n加快建设。\n")
     assert st.sentences[-1].context == ("明年工作打算",)
