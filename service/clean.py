@@ -446,6 +446,22 @@ def _cut_teasers(blocks: list[Block]) -> tuple[list[Block], list[Excluded]]:
     return out, excluded
 
 
+LICENCE = "licence notice of the library the text was copied from, and what follows it: not the report"
+# Wikisource ends every public document it holds with "本作品是中华人民共和国的法律、法规……根据《中华人民
+# 共和国著作权法》第五条第一项，本作品不适用于该法……属于公有领域。" (the scraper breaks it into pieces).
+_LICENCE = re.compile(r"本作品.{0,120}?(?:著作权法|公有领域|知识共享|许可协议)", re.S)
+_LICENCE_TAIL_CHARS = 2000  # at most this much text after the notice: a report body is never cut
+
+
+def _cut_licence(raw: str, blocks: list[Block]) -> tuple[list[Block], list[Excluded]]:
+    """The blocks before a licence notice near the end of the text, and the notice's span to the end."""
+    for i, b in enumerate(blocks):
+        if i and _LICENCE.match(raw, b.start, b.start + 300) and \
+                sum(len(x.visible) for x in blocks[i:]) <= _LICENCE_TAIL_CHARS:
+            return blocks[:i], [Excluded(span=(b.start, blocks[-1].end), reason=LICENCE)]
+    return blocks, []
+
+
 # A line that cannot start a text of its own: a lone number ("2.5" of "PM\n2.5\n）"), or one
 # that opens on a closing bracket or on punctuation that continues a clause.
 _LONE_NUMBER = re.compile(r"^[0-9０-９]+(?:[.．][0-9０-９]+)*\s*[%％‰]?$")
@@ -523,6 +539,8 @@ def clean(raw: str) -> Cleaned:
     blocks, others = _split(raw)
     blocks = _join_broken_lines(raw, blocks)
     blocks, teasers = _cut_teasers(blocks)
+    blocks, licence = _cut_licence(raw, blocks)
+    teasers += licence
     n_head = _title_block(blocks)
     kept: list[Block] = []
     excluded: list[Excluded] = [Excluded(span=span, reason="another story on the same page") for span in others]

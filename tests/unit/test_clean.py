@@ -1,4 +1,4 @@
-from service.clean import clean, split_blocks
+from service.clean import LICENCE, clean, split_blocks
 from tests.conftest import ARTICLES
 
 SEED0 = (ARTICLES / "000_e74761c77b6d2746.txt").read_text(encoding="utf-8")
@@ -160,6 +160,23 @@ def test_the_rest_of_a_stale_copy_broken_onto_its_next_line_goes_with_it():
     assert [t for _, t in kept].count(rest) == 1 and f"二是{head}" not in [t for _, t in kept]
     stale = [raw[a:b] for (a, b), r in ((e.span, e.reason) for e in cleaned.excluded) if r.startswith("duplicate")]
     assert stale == [f"二是{head}\n\n{rest}"]
+
+
+def test_a_library_licence_after_the_report_is_cut_with_what_follows():
+    body = "过去一年，全国城镇新增就业1100万人，城镇登记失业率4.1%。\n\n今年国内生产总值预期增长8%左右。\n\n"
+    footer = ("本作品是中华人民共和国的\n法律\n、\n法规\n，国家机关的决议、决定、命令和其他具有立法、行政、司法性质的文件，"
+              "及其官方正式译文。根据《\n中华人民共和国著作权法\n》第五条第一项，本作品不适用于该法，在\n中国大陆\n，"
+              "也可能在其他管辖区，属于\n公有领域\n。\n\n\n注：中文维基文库社群认为，中华人民共和国公务演讲，\n不总是\n"
+              "具有立法、行政、司法性质的文件。\n\nPublic domain\nfalse\n")
+    cleaned = clean(body + footer)
+    assert all("公有领域" not in b.text and "维基文库" not in b.text for b in cleaned.blocks)
+    assert cleaned.blocks[-1].text == "今年国内生产总值预期增长8%左右。"
+    cut = [e.span for e in cleaned.excluded if e.reason == LICENCE]
+    assert cut == [(len(body), len(body + footer.rstrip()))]
+    # the words in a report's own text, with the report going on after them, are the report's
+    quoted = "本作品集收录的案例说明，公有领域住房保障仍需加强。\n\n" + "".join(
+        f"第{i}个项目年内完成投资{i}亿元，带动就业{i}万人。\n\n" for i in range(1, 120))
+    assert not any(e.reason == LICENCE for e in clean(body + quoted).excluded)
 
 
 def test_a_title_cited_in_the_text_above_still_heads_its_part():
