@@ -2,8 +2,16 @@
 best (a perfect classifier) and score with the one-to-one matching rule.
 
     python bench/oracle_units.py [--min-chars 8]
+    python bench/oracle_units.py --groups      # every gold document, per source group
 
 If this number is low, no classifier can fix it: the units do not follow claim structure.
+
+``--groups`` labels the pipeline's own units (task headings too) with the categories of the
+gold items they match, through the pipeline's assembly and ``service.evaluate.grade``, for
+every gold document by source group; beside it, of the pairs of neighbouring units in one
+sentence that both match a gold item, the share that match the same one: how often that
+group's gold takes two of our clauses for one claim. A group where that share is high has a
+precision ceiling below the others' (one claim, two items), whatever the labels.
 """
 
 from __future__ import annotations
@@ -35,11 +43,47 @@ def match(items, golds) -> int:
     return int(m[r, c].sum())
 
 
+def same_claim_pairs(doc) -> tuple[int, int]:
+    """(pairs of neighbouring units of one sentence that both match gold, of them inside one item)."""
+    from service.evaluate import spans_match
+
+    hits = [{i for i, g in enumerate(doc.gold.items) if g.span and spans_match((u.start, u.end), g.span)}
+            for u in doc.units]
+    pairs = same = 0
+    for k in range(1, len(doc.units)):
+        a, b = doc.units[k - 1], doc.units[k]
+        if a.sentence_text == b.sentence_text and not (a.heading_task or b.heading_task) and hits[k - 1] and hits[k]:
+            pairs += 1
+            same += bool(hits[k - 1] & hits[k])
+    return pairs, same
+
+
+def by_group() -> None:
+    from service import train
+
+    docs = train.load_docs(train.GOLD_SETS)
+    groups: dict[str, list] = {}
+    for d in docs:
+        groups.setdefault(d.group, []).append(d)
+    print(f"{'group':24s} {'docs':>4s}  {'ceiling R / P':>15s}  same-claim pairs")
+    every = []
+    for g, ds in sorted(groups.items()):
+        scores = [train.score(d, [tuple(sorted(t)) for t in d.targets]) for d in ds]
+        every += scores
+        pairs, same = map(sum, zip(*(same_claim_pairs(d) for d in ds)))
+        print(f"{g:24s} {len(ds):4d}  {train.rp(scores):>15s}  {same}/{pairs} ({same / max(pairs, 1):.0%})")
+    print(f"{'ALL (micro)':24s} {len(docs):4d}  {train.rp(every):>15s}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--min-chars", type=int, default=8)
     ap.add_argument("--pair-max", type=int, default=PAIR_MAX)
+    ap.add_argument("--groups", action="store_true", help="every gold document, per source group")
     args = ap.parse_args()
+    if args.groups:
+        by_group()
+        return
     tot = {"gold": 0, "items": 0, "matched": 0}
     for art in sorted((ROOT / "fixtures/articles").glob("*.txt")):
         raw = art.read_text(encoding="utf-8")
