@@ -31,6 +31,8 @@ from service import train
 from service.features import UnitRef
 from service.labeller import load, reweigh
 
+from oracle_units import gold_hits, neighbours  # bench/ is on the path when this script runs
+
 _DIGIT = re.compile(r"\d")
 
 
@@ -61,10 +63,6 @@ def line(name: str, by_group: dict[str, list]) -> str:
 # ------------------------------------------------------------------------------ joining
 
 
-def _neighbours(a: UnitRef, b: UnitRef) -> bool:
-    return a.sentence_text == b.sentence_text and a.para == b.para and not (a.heading_task or b.heading_task)
-
-
 def pair_features(text: str, a: UnitRef, b: UnitRef) -> dict[str, float]:
     sep = text[a.end:b.start].strip() or "_"
     return {"sep=" + sep[-1]: 1, "len_a": math.log1p(a.end - a.start), "len_b": math.log1p(b.end - b.start),
@@ -73,21 +71,14 @@ def pair_features(text: str, a: UnitRef, b: UnitRef) -> dict[str, float]:
             "b1=" + b.text[:1]: 1, "b2=" + b.text[:2]: 1, "a_last=" + a.text[-1:]: 1}
 
 
-def _gold_hits(doc) -> list[set[int]]:
-    from service.evaluate import spans_match
-
-    return [{i for i, g in enumerate(doc.gold.items) if g.span and spans_match((u.start, u.end), g.span)}
-            for u in doc.units]
-
-
 def join_training(docs) -> tuple[list[dict], list[bool]]:
     xs, ys = [], []
     for d in docs:
-        hits = _gold_hits(d)
+        hits = gold_hits(d)
         cats = [{d.gold.items[i].category for i in h} for h in hits]
         for k in range(1, len(d.units)):
             a, b = d.units[k - 1], d.units[k]
-            if _neighbours(a, b) and hits[k - 1] and hits[k] and cats[k - 1] & cats[k]:
+            if neighbours(a, b) and hits[k - 1] and hits[k] and cats[k - 1] & cats[k]:
                 xs.append(pair_features(d.text, a, b))
                 ys.append(bool(hits[k - 1] & hits[k]))
     return xs, ys
@@ -96,7 +87,7 @@ def join_training(docs) -> tuple[list[dict], list[bool]]:
 def joined(doc, decisions, model, vec, threshold: float):
     units, out = [], []
     for u, c in zip(doc.units, decisions):
-        if units and c and out[-1] == c and _neighbours(units[-1], u):
+        if units and c and out[-1] == c and neighbours(units[-1], u):
             p = units[-1]
             if model.predict_proba(vec.transform([pair_features(doc.text, p, u)]))[0, 1] >= threshold:
                 units[-1] = UnitRef(p.start, u.end, doc.text[p.start:u.end], p.sentence_text, p.para, p.context,

@@ -43,16 +43,25 @@ def match(items, golds) -> int:
     return int(m[r, c].sum())
 
 
-def same_claim_pairs(doc) -> tuple[int, int]:
-    """(pairs of neighbouring units of one sentence that both match gold, of them inside one item)."""
+def gold_hits(doc) -> list[set[int]]:
+    """For each unit of a ``train.Doc``, the gold items it matches (``evaluate.spans_match``)."""
     from service.evaluate import spans_match
 
-    hits = [{i for i, g in enumerate(doc.gold.items) if g.span and spans_match((u.start, u.end), g.span)}
+    return [{i for i, g in enumerate(doc.gold.items) if g.span and spans_match((u.start, u.end), g.span)}
             for u in doc.units]
+
+
+def neighbours(a, b) -> bool:
+    """Two units side by side in one sentence (task headings are units of their own)."""
+    return a.sentence_text == b.sentence_text and a.para == b.para and not (a.heading_task or b.heading_task)
+
+
+def same_claim_pairs(doc) -> tuple[int, int]:
+    """(pairs of neighbouring units of one sentence that both match gold, of them inside one item)."""
+    hits = gold_hits(doc)
     pairs = same = 0
     for k in range(1, len(doc.units)):
-        a, b = doc.units[k - 1], doc.units[k]
-        if a.sentence_text == b.sentence_text and not (a.heading_task or b.heading_task) and hits[k - 1] and hits[k]:
+        if neighbours(doc.units[k - 1], doc.units[k]) and hits[k - 1] and hits[k]:
             pairs += 1
             same += bool(hits[k - 1] & hits[k])
     return pairs, same
