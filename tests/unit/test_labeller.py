@@ -191,7 +191,7 @@ def test_shipped_file_names_its_labels_features_and_selection_scores():
     if table:
         assert "baseline" in table and model.meta["config"] in [row["config"] for row in table.values()]
     assert set(model.meta["config"]) == {"dense", "families", "silver_weight", "C", "other_bias", "second_threshold",
-                                         "part_weight"}
+                                         "part_weight", "section_weight"}
     assert len(model.meta["documents"]) >= 60 and model.meta["silver_documents"] == 28
 
 
@@ -219,6 +219,23 @@ def test_selection_decides_as_the_labeller_file_will():
         assert got == applied.decide(applied.predict_proba(d.feats))
         changed += sum(a != b for a, b in zip(got, neutral.decide(neutral.predict_proba(d.feats))))
     assert changed  # the choices move decisions: the comparison above is not between two neutral fits
+
+
+def test_the_section_weight_scales_the_section_paths_ngrams_and_travels_with_the_config():
+    """``Config.section_weight`` is a fitted choice: it weighs the section family ("h") alone,
+    moves the predictions, and a file written before it existed reads as weight 1."""
+    docs = train.load_docs([train.GOLD_SETS[0]])[:3]
+    cfg = train.Config(dense=("pos", "cues", "part"), families=("u", "s", "h", "p"), section_weight=0.25)
+    light, full = train.fit(docs, cfg), train.fit(docs, replace(cfg, section_weight=1.0))
+    weights = {fam: v.weight for fam, v in light.vectorizer.vocab.items()}
+    assert weights == {**labeller.FAMILY_WEIGHTS, "h": labeller.FAMILY_WEIGHTS["h"] * 0.25}
+    assert {fam: v.weight for fam, v in full.vectorizer.vocab.items()} == labeller.FAMILY_WEIGHTS
+    f = docs[0].feats
+    assert not np.allclose(light.predict_proba(f), full.predict_proba(f), atol=1e-3)
+    assert train.Config.from_json(cfg.to_json()) == cfg and cfg.fitted().section_weight == 0.25
+    older = cfg.to_json()
+    del older["section_weight"]
+    assert train.Config.from_json(older).section_weight == 1.0
 
 
 def test_decide_emits_a_second_category_only_when_likely():
