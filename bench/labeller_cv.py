@@ -54,20 +54,27 @@ def table(res: train.GroupedResult) -> None:
     print(f"\ndone-when: micro >= 0.75/0.75: {(a['recall'] or 0) >= 0.75 and (a['precision'] or 0) >= 0.75}; "
           f"no group < 0.60: {worst >= 0.60} (lowest {worst:.3f}); "
           f">= +0.03 over baseline on both: {(a['recall'] - b['recall']):+.3f} / {(a['precision'] - b['precision']):+.3f}")
+    flips = [(d.name, f) for d, fs in zip(res.docs, res.labeller_flipped) for f in fs]
+    base_flips = sum(map(len, res.baseline_flipped))
+    print(f"\nparts read against their heading, held out (>= 5 items, < 20% of the part's category): "
+          f"labeller {len(flips)}, baseline {base_flips}")
+    for name, (title, kind, n, share) in flips:
+        print(f"  {name[:36]:36s} {kind:8s} {title[:24]:24s} {n:3d} items, {share:.0%} its category")
 
 
 def national_held_out(fits: train.Fits, cfg: train.Config) -> None:
     """Each national silver report out of training, scored against its own silver items."""
     print("\nnational silver reports held out (recall against their silver items)")
-    print(f"  {'document':28s} {'plans R':>8s} {'achiev R':>9s}  all R / P")
+    print(f"  {'document':28s} {'plans R':>8s} {'achiev R':>9s}  all R / P    parts read against their heading")
     for doc in [d for d in fits.docs if d.name[:3] in NATIONAL_SILVER]:
         model = train._apply(train.fit([d for d in fits.docs if d is not doc],
                                        cfg.fitted(),
                                        init=fits.gold_fit(cfg)), cfg)
-        s = train.score(doc, model.decide(model.predict_proba(doc.feats)))
+        decisions = model.decide(model.predict_proba(doc.feats))
+        s = train.score(doc, decisions)
         pc = s.per_category
         print(f"  {doc.name[:28]:28s} {pc['plans'].recall or 0:8.2f} {pc['achievements'].recall or 0:9.2f}  "
-              f"{s.recall or 0:.2f} / {s.precision or 0:.2f}", flush=True)
+              f"{s.recall or 0:.2f} / {s.precision or 0:.2f}  {len(train.flipped(doc, decisions)):4d}", flush=True)
 
 
 def in_sample(model, docs) -> None:

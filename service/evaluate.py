@@ -541,6 +541,29 @@ def grade(text: str, digest: dict | Digest, gold: Gold | LocatedGold, *, name: s
     return score
 
 
+# The category a titled part of each kind (features.PARTS) holds.
+PART_CATEGORY = {"review": "achievements", "problem": "problems", "plan": "plans"}
+
+
+def flipped_parts(parts: Sequence[tuple[tuple[str, ...], str | None]], decisions: Sequence[Sequence[str]],
+                  min_items: int = 5, min_share: float = 0.2) -> list[tuple[str, str, int, float]]:
+    """Titled parts read against their heading (issue 25: "no single feature may flip a whole
+    part"): of a part's emitted units (``parts``: each unit's section path and the kind of its
+    innermost titled part, None outside one), at least ``min_items``, under ``min_share`` carry
+    the part's own category (a "主要问题" part read as plans). Returns (title, kind, emitted
+    units, share) per flipped part."""
+    emitted: dict[tuple[tuple[str, ...], str], list[Sequence[str]]] = {}
+    for (path, kind), decided in zip(parts, decisions):
+        if kind in PART_CATEGORY and decided:
+            emitted.setdefault((path, kind), []).append(decided)
+    out = []
+    for (path, kind), decs in emitted.items():
+        share = sum(PART_CATEGORY[kind] in d for d in decs) / len(decs)
+        if len(decs) >= min_items and share < min_share:
+            out.append((path[-1] if path else "", kind, len(decs), round(share, 2)))
+    return out
+
+
 def micro(scores: Sequence[ArticleScore]) -> dict[str, Any]:
     """Pool counts over articles: micro recall = total matched gold / total gold, etc."""
     per_cat = {c: CategoryScore() for c in CATEGORIES}

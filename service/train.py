@@ -24,7 +24,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,8 @@ import numpy as np
 from scipy import sparse
 
 from service.clean import clean
-from service.evaluate import grade, load_gold, locate_gold, micro, spans_match
-from service.features import DENSE_GROUPS, DENSE_NAMES, NEAR_PART, DocFeatures, UnitRef, features, units_of
+from service.evaluate import flipped_parts, grade, load_gold, locate_gold, micro, spans_match
+from service.features import DENSE_GROUPS, DENSE_NAMES, NEAR_PART, PARTS, DocFeatures, UnitRef, features, units_of
 from service.ingest import read_bytes
 from service.labeller import FAMILY_WEIGHTS, LABELS, Labeller, PartPrior, Vectorizer, Vocabulary, reweigh
 from service.segment import segment
@@ -313,6 +313,13 @@ def score(doc: Doc, decisions: Sequence[tuple[str, ...]]) -> Any:
     return grade(doc.text, digest_of(doc, decisions), doc.gold, name=doc.name)
 
 
+def flipped(doc: Doc, decisions: Sequence[tuple[str, ...]]) -> list[tuple[str, str, int, float]]:
+    """``evaluate.flipped_parts`` of one document's decisions (parts from its part columns)."""
+    near = _near(doc)
+    kinds = [PARTS[int(np.argmax(row))] if row.sum() == 1 else None for row in near]
+    return flipped_parts([(u.context, k) for u, k in zip(doc.units, kinds)], decisions)
+
+
 def f1(scores: Sequence[Any]) -> float:
     m = micro(scores)
     r, p = m["recall"] or 0.0, m["precision"] or 0.0
@@ -417,6 +424,9 @@ class GroupedResult:
     baseline: list[Any]
     docs: list[Doc]
     chosen: dict[str, Config]  # group -> configuration its inner validation chose
+    # per document (as ``docs``): its parts read against their heading (``flipped``)
+    labeller_flipped: list[list] = field(default_factory=list)
+    baseline_flipped: list[list] = field(default_factory=list)
 
 
 def _apply(model: Labeller, cfg: Config) -> Labeller:
@@ -442,9 +452,12 @@ def grouped_validation(fits: Fits, folds: Collection[str] | None = None,
         out.chosen[g] = cfg
         model, base = _apply(fits.get((g,), cfg), cfg), fits.get((g,), BASELINE)
         for d in held:
+            ours, theirs = model.decide(model.predict_proba(d.feats)), base.decide(base.predict_proba(d.feats))
             out.docs.append(d)
-            out.labeller.append(score(d, model.decide(model.predict_proba(d.feats))))
-            out.baseline.append(score(d, base.decide(base.predict_proba(d.feats))))
+            out.labeller.append(score(d, ours))
+            out.baseline.append(score(d, theirs))
+            out.labeller_flipped.append(flipped(d, ours))
+            out.baseline_flipped.append(flipped(d, theirs))
         fits.log(f"{g:22s} labeller {rp(out.labeller[-len(held):])}  baseline {rp(out.baseline[-len(held):])}"
                  f"  (chose {cfg.to_json()}, inner F1 {inner:.3f})")
     return out

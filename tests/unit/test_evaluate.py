@@ -16,6 +16,7 @@ from service.evaluate import (
     CategoryScore,
     Gold,
     figure_faults,
+    flipped_parts,
     grade,
     load_gold,
     locate_gold,
@@ -381,3 +382,17 @@ def test_an_overview_number_the_report_does_not_print_is_a_fault():
     assert overview_faults(text, "新增床位1200张，覆盖率95.5%。") == []
     assert overview_faults(text, "新增床位1300张，覆盖率95%。") == [
         "overview number '1300' not in the report", "overview number '95%' not in the report"]
+
+
+def test_a_part_read_against_its_heading_is_flagged_and_a_mixed_one_is_not():
+    """``flipped_parts``: issue 25's "no single feature may flip a whole part against its
+    heading", measured on a labeller's decisions."""
+    problems, plans = ("二、存在问题",), ("三、下一步工作",)
+    parts = [(problems, "problem")] * 6 + [(plans, "plan")] * 6 + [(("前言",), None)] * 6
+    flipped_all = [("plans",)] * 5 + [("problems",)] + [("plans",)] * 6 + [("achievements",)] * 6
+    assert flipped_parts(parts, flipped_all) == [("二、存在问题", "problem", 6, 0.17)]
+    # two in six is a mixed part, not a flipped one; four emitted units are too few to say
+    assert flipped_parts(parts, [("plans",)] * 4 + [("problems",)] * 2 + [("plans",)] * 12) == []
+    assert flipped_parts(parts, [()] * 2 + [("plans",)] * 4 + [("plans",)] * 12) == []
+    # a unit with two categories counts for its part when one of them is the part's
+    assert flipped_parts(parts, [("plans", "problems")] * 6 + [("plans",)] * 12) == []
