@@ -122,6 +122,9 @@ class DocFeatures:
     n_units: int
     grams: dict[str, Grams]
     dense: np.ndarray  # (n_units, len(DENSE_NAMES)) float64
+    # each unit's paragraph as a dense id (a heading is a paragraph of its own): what the
+    # labeller's paragraph tense (``labeller.paragraph_tense``) pools over
+    para: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.n_units
@@ -313,7 +316,15 @@ def features(structure: Structure, units: list[UnitRef] | None = None) -> DocFea
     g_sent, g_sec, g_lead = grams(sentences, 3), grams(sections, 2), grams(leads, 2)
     g_sent.of_unit, g_sec.of_unit, g_lead.of_unit = sent_of, sec_of, lead_of
     return DocFeatures(len(units), {"u": grams([u.text for u in units], 3), "s": g_sent, "h": g_sec, "p": g_lead},
-                       _dense(units, paths))
+                       _dense(units, paths), paragraph_ids(units))
+
+
+def paragraph_ids(units: list[UnitRef]) -> np.ndarray:
+    """Dense ids 0..k-1: units of one paragraph share theirs; each enumerated heading has its own
+    (a heading names its part; it is not a clause of the paragraph under it)."""
+    keys = [("h", i) if u.heading_task else ("p", u.para) for i, u in enumerate(units)]
+    ids: dict[tuple[str, int], int] = {}
+    return np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=np.int64)
 
 
 def paragraph_leads(units: list[UnitRef]) -> list[str]:

@@ -201,6 +201,31 @@ def reweigh(proba: np.ndarray, shift: np.ndarray, labels: Sequence[str]) -> np.n
     return out
 
 
+def paragraph_tense(proba: np.ndarray, para: np.ndarray | None, weight: float,
+                    labels: Sequence[str]) -> np.ndarray:
+    """``proba`` with each unit's log odds of achievement over plan moved ``weight`` of the way
+    to its paragraph's mean (the units weighed by how likely each is a claim); P(other),
+    P(problem) and the sum P(achievement) + P(plan) unchanged.
+
+    A paragraph mostly speaks in one tense: in a press conference's account of work done,
+    "加大心理援助热线建设，强化专业人员队伍培训" read alone as a plan (its verbs are a work
+    report's imperatives); pooled with the rest of its paragraph it reads as done. Problems are left
+    alone: a review paragraph states its shortcomings beside its achievements (pooling all
+    three categories lost problems)."""
+    if not weight or para is None or not len(proba):
+        return proba
+    a, p, o = labels.index("achievements"), labels.index("plans"), labels.index("other")
+    diff = np.log(np.maximum(proba[:, a], 1e-300)) - np.log(np.maximum(proba[:, p], 1e-300))
+    w = 1.0 - proba[:, o] + 1e-6
+    mean = np.bincount(para, weights=w * diff) / np.bincount(para, weights=w)
+    moved = diff + weight * (mean[para] - diff)
+    both = proba[:, a] + proba[:, p]
+    out = proba.copy()
+    out[:, a] = both / (1.0 + np.exp(-moved))
+    out[:, p] = both - out[:, a]
+    return out
+
+
 @dataclass
 class Labeller:
     """A multinomial logistic regression; thresholds decide what is emitted."""
@@ -216,6 +241,7 @@ class Labeller:
     # the category pairs a unit may carry together; () allows any pair
     second_pairs: tuple[frozenset[str], ...] = ()
     part_prior: PartPrior | None = None
+    paragraph_weight: float = 0.0  # ``paragraph_tense``'s weight (0: off)
 
     @functools.cached_property
     def _weights(self) -> np.ndarray:
@@ -233,7 +259,9 @@ class Labeller:
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         p /= p.sum(axis=1, keepdims=True)
-        return self.part_prior.apply(p, f, self.labels) if self.part_prior else p
+        if self.part_prior:
+            p = self.part_prior.apply(p, f, self.labels)
+        return paragraph_tense(p, f.para, self.paragraph_weight, self.labels)
 
     def decide(self, proba: np.ndarray) -> list[tuple[str, ...]]:
         """Categories per unit: the most probable one (none when it is "other" or less likely
@@ -280,6 +308,7 @@ class Labeller:
             "min_prob": self.min_prob,
             "second_pairs": [sorted(pair) for pair in self.second_pairs],
             **({"part_prior": self.part_prior.to_json()} if self.part_prior else {}),
+            "paragraph_weight": self.paragraph_weight,
             "meta": self.meta,
             # the vocabulary as text, one n-gram a line (whitespace never occurs in an n-gram)
             "families": {name: {"weight": v.weight, "ngrams": "\n".join(gram_text(int(k)) for k in v.keys),
@@ -307,7 +336,8 @@ class Labeller:
                    second_threshold=float(data.get("second_threshold", 1.0)),
                    min_prob=float(data.get("min_prob", 0.0)), meta=data.get("meta", {}), version=version,
                    second_pairs=tuple(frozenset(p) for p in data.get("second_pairs", ())),
-                   part_prior=PartPrior.from_json(data["part_prior"]) if "part_prior" in data else None)
+                   part_prior=PartPrior.from_json(data["part_prior"]) if "part_prior" in data else None,
+                   paragraph_weight=float(data.get("paragraph_weight", 0.0)))
 
 
 TOP_WEIGHTS = 25

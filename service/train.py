@@ -35,7 +35,8 @@ from service.clean import clean
 from service.evaluate import flipped_parts, grade, load_gold, locate_gold, micro, spans_match
 from service.features import DENSE_GROUPS, DENSE_NAMES, NEAR_PART, PARTS, DocFeatures, UnitRef, features, units_of
 from service.ingest import read_bytes
-from service.labeller import FAMILY_WEIGHTS, LABELS, Labeller, PartPrior, Vectorizer, Vocabulary, reweigh
+from service.labeller import (FAMILY_WEIGHTS, LABELS, Labeller, PartPrior, Vectorizer, Vocabulary, paragraph_tense,
+                              reweigh)
 from service.segment import segment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,23 +63,26 @@ class Config:
     # at full weight its characters outvoted the unit's own words in genres whose titles the
     # training reports do not share (a news feature's "2019年卫生健康事业实现新突破" read as plans)
     section_weight: float = 1.0
+    paragraph_weight: float = 0.0  # labeller.paragraph_tense's weight; 0: off
 
     def to_json(self) -> dict[str, Any]:
         return {"dense": list(self.dense), "families": list(self.families), "silver_weight": self.silver_weight,
                 "C": self.c,
                 "other_bias": self.other_bias, "second_threshold": self.second_threshold,
-                "part_weight": self.part_weight, "section_weight": self.section_weight}
+                "part_weight": self.part_weight, "section_weight": self.section_weight,
+                "paragraph_weight": self.paragraph_weight}
 
     @classmethod
     def from_json(cls, cfg: dict[str, Any]) -> Config:
         return cls(dense=tuple(cfg["dense"]), families=tuple(cfg.get("families", ("u", "s", "h"))),
                    silver_weight=cfg["silver_weight"], c=cfg["C"],
                    other_bias=cfg["other_bias"], second_threshold=cfg["second_threshold"],
-                   part_weight=cfg.get("part_weight", 0.0), section_weight=cfg.get("section_weight", 1.0))
+                   part_weight=cfg.get("part_weight", 0.0), section_weight=cfg.get("section_weight", 1.0),
+                   paragraph_weight=cfg.get("paragraph_weight", 0.0))
 
     def fitted(self) -> Config:
         """The choices a fit depends on (the decision choices at their neutral values)."""
-        return replace(self, other_bias=0.0, second_threshold=1.0, part_weight=0.0)
+        return replace(self, other_bias=0.0, second_threshold=1.0, part_weight=0.0, paragraph_weight=0.0)
 
 
 BASELINE = Config()
@@ -92,6 +96,7 @@ FIT_GRID = (BASELINE, Config(dense=("pos", "cues", "part")), Config(dense=("pos"
 OTHER_BIAS = (0.0, 0.5, 1.0, -0.5, -1.0)
 SECOND = (1.0, 0.35)
 PART_WEIGHT = (0.0, 1.0, 2.0)
+PARAGRAPH_WEIGHT = (0.0, 0.5)
 
 
 @dataclass
@@ -296,11 +301,14 @@ def digest_of(doc: Doc, decisions: Sequence[tuple[str, ...]]) -> dict[str, Any]:
 
 
 def _decide(proba: np.ndarray, other_bias: float, second: float,
-            part_shift: np.ndarray | None = None) -> list[tuple[str, ...]]:
-    """Decisions under another "other" bias, second-category threshold and part prior
-    (``part_shift``: the prior's weighted log ratios per unit), without refitting."""
+            part_shift: np.ndarray | None = None, para: np.ndarray | None = None,
+            paragraph_weight: float = 0.0) -> list[tuple[str, ...]]:
+    """Decisions under another "other" bias, second-category threshold, part prior
+    (``part_shift``: the prior's weighted log ratios per unit) and paragraph tense (``para``:
+    the units' paragraph ids), without refitting."""
     if part_shift is not None:
         proba = reweigh(proba, part_shift, LABELS)
+    proba = paragraph_tense(proba, para, paragraph_weight, LABELS)
     z = np.log(np.maximum(proba, 1e-300))
     z[:, LABELS.index("other")] += other_bias
     p = np.exp(z - z.max(axis=1, keepdims=True))
@@ -404,10 +412,11 @@ def select(fits: Fits, left_out: Sequence[str] = (), grid: Sequence[Config] = FI
             proba_all += [model.predict_proba(d.feats) for d in held]
             shift_all += [_near(d) @ model.part_prior.log_ratio for d in held]
         cfg_f1 = -1.0
-        for bias, second, part in itertools.product(OTHER_BIAS, SECOND, PART_WEIGHT):
-            scores = [fits.score(d, _decide(p, bias, second, part * s))
+        for bias, second, part, para in itertools.product(OTHER_BIAS, SECOND, PART_WEIGHT, PARAGRAPH_WEIGHT):
+            scores = [fits.score(d, _decide(p, bias, second, part * s, d.feats.para, para))
                       for d, p, s in zip(held_all, proba_all, shift_all)]
-            f, chosen = group_f1(scores, held_all), replace(cfg, other_bias=bias, second_threshold=second, part_weight=part)
+            f, chosen = group_f1(scores, held_all), replace(cfg, other_bias=bias, second_threshold=second,
+                                                             part_weight=part, paragraph_weight=para)
             if chosen == BASELINE:
                 table["baseline"] = {"config": chosen.to_json(), **_rp(micro(scores))}
             if f > cfg_f1 + 1e-9:
@@ -434,7 +443,8 @@ def _apply(model: Labeller, cfg: Config) -> Labeller:
     intercept = model.intercept.copy()
     intercept[LABELS.index("other")] += cfg.other_bias
     prior = replace(model.part_prior, weight=cfg.part_weight) if model.part_prior else None
-    return replace(model, intercept=intercept, second_threshold=cfg.second_threshold, part_prior=prior)
+    return replace(model, intercept=intercept, second_threshold=cfg.second_threshold, part_prior=prior,
+                   paragraph_weight=cfg.paragraph_weight)
 
 
 def grouped_validation(fits: Fits, folds: Collection[str] | None = None,

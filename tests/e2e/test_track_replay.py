@@ -13,7 +13,11 @@ regression fails: with prompt track-v2 and candidates ranked with the commitment
 (status accuracy 65/71 = 0.915 -> 0.91, later-evidence recall 49/58 = 0.845 -> 0.84; issue 28
 asks 0.80 / 0.75). The first recording (track-v1, own words only) measured 0.789 / 0.724; a
 track-v2 recording answered by an engineer who had seen some gold while debugging measured
-0.873 / 0.845 and was replaced by the blind reader's.
+0.873 / 0.845 and was replaced by the blind reader's. The labeller decides which of the earlier
+report's units are commitments, so a refit can change the batches of the 2014 -> 2015 pair; the
+blind reader answered both sets it has picked so far (restored from git when a refit picks a set
+again): 65/71 = 0.915 and 49/58 = 0.845 with the one, 65/72 = 0.903 and 50/58 = 0.862 with the
+other (the paragraph-tense labeller of 2026-12-04). The floors are the lower of the two.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ TRACKING = ROOT / "fixtures" / "tracking"
 RECORDINGS = ROOT / "fixtures" / "recordings" / "track"
 PAIRS = sorted(p for p in TRACKING.iterdir() if p.is_dir())
 
-STATUS_FLOOR = 0.91
+STATUS_FLOOR = 0.90
 LATER_RECALL_FLOOR = 0.84
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -191,7 +192,7 @@ def test_shipped_file_names_its_labels_features_and_selection_scores():
     if table:
         assert "baseline" in table and model.meta["config"] in [row["config"] for row in table.values()]
     assert set(model.meta["config"]) == {"dense", "families", "silver_weight", "C", "other_bias", "second_threshold",
-                                         "part_weight", "section_weight"}
+                                         "part_weight", "section_weight", "paragraph_weight"}
     assert len(model.meta["documents"]) >= 60 and model.meta["silver_documents"] == 28
 
 
@@ -208,14 +209,15 @@ def test_selection_decides_as_the_labeller_file_will():
     (``train._decide``); the shipped file carries the same choices in its intercept and part
     prior. Both must decide alike, or the selection would score a labeller nobody ships."""
     docs = train.load_docs([train.GOLD_SETS[0]])[:3]
-    cfg = train.Config(dense=("pos", "cues", "part"), other_bias=-1.0, part_weight=2.0)
+    cfg = train.Config(dense=("pos", "cues", "part"), other_bias=-1.0, part_weight=2.0, paragraph_weight=0.5)
     neutral = train.fit(docs, cfg.fitted())
     applied = train._apply(neutral, cfg)
     assert np.allclose(applied.intercept, train.fit(docs, cfg).intercept)
     changed = 0
     for d in docs:
         shift = cfg.part_weight * (train._near(d) @ neutral.part_prior.log_ratio)
-        got = train._decide(neutral.predict_proba(d.feats), cfg.other_bias, cfg.second_threshold, shift)
+        got = train._decide(neutral.predict_proba(d.feats), cfg.other_bias, cfg.second_threshold, shift,
+                            d.feats.para, cfg.paragraph_weight)
         assert got == applied.decide(applied.predict_proba(d.feats))
         changed += sum(a != b for a, b in zip(got, neutral.decide(neutral.predict_proba(d.feats))))
     assert changed  # the choices move decisions: the comparison above is not between two neutral fits
@@ -236,6 +238,57 @@ def test_the_section_weight_scales_the_section_paths_ngrams_and_travels_with_the
     older = cfg.to_json()
     del older["section_weight"]
     assert train.Config.from_json(older).section_weight == 1.0
+
+
+def test_paragraph_tense_pulls_achievement_against_plan_toward_the_paragraphs_own():
+    """``labeller.paragraph_tense``: within a paragraph, each unit's log odds of achievement over
+    plan move ``weight`` of the way to the paragraph's claim-weighted mean; P(other), P(problem)
+    and P(achievement) + P(plan) stay; another paragraph is not touched; weight 0 is identity."""
+    k = {c: i for i, c in enumerate(labeller.LABELS)}
+    p = np.zeros((4, 4))
+    p[0, [k["achievements"], k["plans"], k["other"]]] = [0.8, 0.1, 0.1]  # clearly done
+    p[1, [k["achievements"], k["plans"], k["other"]]] = [0.7, 0.1, 0.2]  # clearly done
+    p[2, [k["achievements"], k["plans"], k["problems"], k["other"]]] = [0.25, 0.35, 0.1, 0.3]  # torn
+    p[3, [k["achievements"], k["plans"], k["other"]]] = [0.1, 0.8, 0.1]  # another paragraph
+    para = np.array([0, 0, 0, 1])
+    out = labeller.paragraph_tense(p, para, 0.5, labeller.LABELS)
+    model = labeller.Labeller(labeller.LABELS, labeller.Vectorizer({}, ()), np.zeros((4, 0)), np.zeros(4))
+    assert model.decide(p)[2] == ("plans",) and model.decide(out)[2] == ("achievements",)
+    for c in ("other", "problems"):
+        np.testing.assert_allclose(out[:, k[c]], p[:, k[c]])
+    np.testing.assert_allclose(out[:, k["achievements"]] + out[:, k["plans"]], p[:, k["achievements"]] + p[:, k["plans"]])
+    np.testing.assert_allclose(out[3], p[3])
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    # halfway: the torn unit's log odds end at the mean of its own and the paragraph's
+    diff = np.log(p[:3, k["achievements"]] / p[:3, k["plans"]])
+    mean = np.average(diff, weights=1 - p[:3, k["other"]] + 1e-6)
+    assert np.log(out[2, k["achievements"]] / out[2, k["plans"]]) == pytest.approx((diff[2] + mean) / 2)
+    assert labeller.paragraph_tense(p, para, 0.0, labeller.LABELS) is p
+
+
+def test_units_of_one_paragraph_share_an_id_and_a_heading_stands_alone():
+    structure, units = _units(REVIEW_AND_PLAN)
+    ids = features(structure, units).para
+    assert len(ids) == len(units) and sorted(set(ids.tolist())) == list(range(len(set(ids.tolist()))))
+    for a, b in itertools.combinations(range(len(units)), 2):
+        same = not units[a].heading_task and not units[b].heading_task and units[a].para == units[b].para
+        assert (ids[a] == ids[b]) == same
+    assert len(set(ids.tolist())) < len(units)  # some paragraph holds several units
+
+
+def test_a_labeller_file_carries_its_paragraph_weight():
+    model = replace(labeller.shipped(), paragraph_weight=0.5)
+    again = labeller.Labeller.from_json(json.loads(labeller.dumps(model)))
+    assert again.paragraph_weight == 0.5
+    older = model.to_json()
+    del older["paragraph_weight"]
+    assert labeller.Labeller.from_json(older).paragraph_weight == 0.0
+    # predict_proba applies it after the part prior, on the units' paragraph ids
+    f = features(*_units(REVIEW_AND_PLAN))
+    plain = replace(again, paragraph_weight=0.0).predict_proba(f)
+    got = again.predict_proba(f)
+    assert not np.array_equal(got, plain)
+    np.testing.assert_allclose(got, labeller.paragraph_tense(plain, f.para, 0.5, labeller.LABELS))
 
 
 def test_decide_emits_a_second_category_only_when_likely():
