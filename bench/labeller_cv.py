@@ -7,7 +7,7 @@ Each gold source group (national reports, provincial reports, policy HTML, CME &
 pages, health news, local bureau pages, seeds) is held out in turn; the labeller is trained
 on the other gold groups plus all silver, with every choice (structure features, silver
 weight, the section path's weight, "other" bias, second-category threshold, the part prior's
-weight) made by the same grouped validation inside
+and the paragraph tense's weights) made by the same grouped validation inside
 the training groups. The plain baseline (TF-IDF n-grams, position, cue words; silver at
 weight 1; argmax) is fitted on the same folds. Scores: ``service.evaluate.grade`` / ``micro``.
 
