@@ -10,8 +10,9 @@ Validation that predicts unseen reports (../shared/DESIGN.md: choices made by
 leave-one-document-out on the same documents overfit): leave one *source group* of gold
 documents out, train on the rest plus silver, and make every choice - the structure
 features on or off, silver's weight, the section path's weight, the "other" bias, the
-second-category threshold, the part prior's and the paragraph tense's weights - by an inner grouped validation inside the training groups only. The plain baseline (no
-structure features, silver at weight 1, argmax) runs on the same folds.
+second-category threshold, the part prior's and the paragraph tense's weights - by an inner
+grouped validation inside the training groups only. The plain baseline (no structure
+features, silver at weight 1, argmax) runs on the same folds.
 
 Deterministic: documents are read in name order, the vocabulary is sorted, lbfgs starts at
 zero with one BLAS thread, floats are rounded on export. scikit-learn is needed here only;
