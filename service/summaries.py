@@ -209,7 +209,7 @@ BARE_COUNT = re.compile(r"^\s*(?:基本|累计|共|已|全部|每人每年|每�
 # 由上年的88个", "南水北调中线一期工程|正式通水", "各区政府|要建立", "新动能|对稳就业…").
 _SUBJECT_END = re.compile(
     rf"[0-9０-９]|[在由又再已每]|从(?!业)|比上年|较上年|同比|年均|人均(?=[0-9０-９增提减达超])|连续|首次|持续|稳定在|稳步|"
-    rf"居全|居世界|居首|居第|居前|{_LEVEL}|{_CHANGE}|创(?!新)|"
+    rf"稳居|居全|居世界|居首|居第|居前|{_LEVEL}|{_CHANGE}|创(?!新)|"
     r"负责|充分|正式|必须|(?<![主重需纲摘])要(?!素)|(?<!特别)(?<!或)是|不断|加快|实现|(?<!首)都|合计|累计|共计|总计|"
     r"取得|形成|正在|正处|处在|处于|日益|明显|显著|大幅|逐步|有序|成为|(?<![为作])为(?=[全各本])|连跨|连创|频繁|相继|"
     r"陆续|先后|根据|按照|依据|围绕|积极|大力|努力|认真|切实|全力|着力|主动"
@@ -365,11 +365,17 @@ def _object_of(rest: str) -> str:
     return re.sub(r"(?<=..)(?:制度建设|制度|建设|试点|政策|工作)$", "", rest)
 
 
+# A subject cut off inside a name or a coordination is no subject: "PM" of "PM2.5年均浓度" (the
+# figure belongs to the name), "婴儿死亡率和" of "婴儿死亡率和5岁以下儿童死亡率" (the second thing
+# holds a figure the evidence lacks). Either would make the summary say something else.
+_CUT_OFF = re.compile(r"(?:[A-Za-zＡ-Ｚａ-ｚ]|(?<![总平温共缓调])和|(?<!参)与|(?<!普)及|或|、)$")
+
+
 def _noun(noun: str) -> str | None:
-    noun = re.sub(r"^(?:各类|各种|所有|全省|全市|全区|全县|本市|本区)", "", noun.strip("、"))
+    noun = re.sub(r"^(?:各类|各种|所有|全省|全市|全区|全县|本市|本区)", "", noun.lstrip("、"))
     # a verb of deciding or asking inside ("国务院同意地方发行…") makes it a clause, not a name
     ok = (MIN_SUBJECT <= len(noun) <= MAX_SUBJECT and not re.search(r"[0-9０-９]|同意|决定|要求|批准|认为", noun)
-          and _balanced(noun) and not _NOT_A_SUBJECT.match(noun))
+          and _balanced(noun) and not _NOT_A_SUBJECT.match(noun) and not _CUT_OFF.search(noun))
     return noun if ok else None
 
 

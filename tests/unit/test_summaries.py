@@ -13,8 +13,8 @@ from service.context import Replaced, summary_for
 from service.features import UnitRef, units_of
 from service.models import Item
 from service.segment import segment
-from service.summaries import (UnitContext, addition_problem, carry_subject, subject_carried, unit_context,
-                               with_subject)
+from service.summaries import (UnitContext, addition_problem, carry_subject, subject_carried, subject_of,
+                               unit_context, with_subject)
 from tests.conftest import ROOT
 from tests.doubles import context_replies
 from tests.doubles.fake_openai import FakeOpenAIServer
@@ -216,6 +216,20 @@ def test_a_subject_never_brings_a_number_and_a_clause_with_its_own_subject_stays
                            ("增长5%", "城镇居民收入3.5万元，增长5%。")]:
         out = with_subject(unit, sentence)
         assert [n for n in __import__("re").findall(r"\d+(?:\.\d+)?", out)] == ["18.5" if "18" in unit else "5"]
+
+
+def test_a_subject_cut_off_inside_a_name_or_a_coordination_is_not_carried():
+    # the figure belongs to the name ("PM2.5") or to the second thing coordinated: what is left
+    # before it ("PM", "婴儿死亡率和") would make the summary say something else
+    assert with_subject("连续5年达国家二级标准", "PM2.5年均浓度较“十三五”末改善16.5%，连续5年达国家二级标准。") == \
+        "连续5年达国家二级标准。"
+    sentence = "婴儿死亡率和5岁以下儿童死亡率分别从2020年的4.02‰和5.72‰，下降至2024年的2.95‰和3.98‰。"
+    assert with_subject("下降至2024年的2.95‰和3.98‰", sentence) == "下降至2024年的2.95‰和3.98‰。"
+    # "稳居" ends a subject as "居世界" does: no dangling "稳"
+    sentence = "国内生产总值年均增长7.8%，经济总量稳居世界第二位，占世界的比重提高。"
+    assert subject_of(sentence[:sentence.find("占世界")], "占世界的比重提高") == "经济总量"
+    # a thing whose name ends as a conjunction does ("总和") is still a name
+    assert with_subject("增长18.5％", "进出口总和达到5379亿元，增长18.5％。") == "进出口总和增长18.5％。"
 
 
 def test_a_clause_of_state_or_a_bare_count_carries_what_its_sentence_names():
