@@ -6,6 +6,7 @@ Pure functions: no I/O.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from service.models import CATEGORIES, DocInfo, Item, Span
@@ -66,6 +67,31 @@ def first_mentions(entries: dict[str, list[tuple[Span, str, T]]]) -> tuple[dict[
             continue
         out[cat].append(payload)
     return out, dropped
+
+
+# A clause that only sets a time ("2011年9月起", "截至2014年底", "至2014年6月30日") states no claim:
+# it frames the clause after it. Gold takes the two as one claim (c43, c51, c54), and an item
+# reading "2011年9月起。" tells a reader nothing.
+TIME_FRAME = re.compile(r"^(?:自|从|至|截至|截止|到|于)?(?:[0-9０-９]+(?:年|月|日|号)|[上下]半年|年?底|年?初|年?末)+"
+                        r"(?:起|以来|来|前|后|止|为止|开始|期间)?$")
+
+
+def is_time_frame(unit_text: str) -> bool:
+    return bool(TIME_FRAME.match(re.sub(r"\s+", "", unit_text)))
+
+
+def framed(units: Sequence[Any], decisions: Sequence[Sequence[str]]) -> list[tuple[int, int, tuple[str, ...]]]:
+    """``(first, last, categories)`` per unit with a decision: the unit's own span, or for a
+    unit after a time frame of its sentence, the frame's start to its end. A time frame yields
+    nothing of its own: a frame with no claim after it in its sentence is no claim either."""
+    out = []
+    for i, (unit, cats) in enumerate(zip(units, decisions)):
+        if is_time_frame(unit.text):
+            continue
+        first = i - 1 if unit.index_in_sentence and is_time_frame(units[i - 1].text) else i
+        if cats:
+            out.append((first, i, tuple(cats)))
+    return out
 
 
 def dedupe(items: dict[str, list[Item]]) -> tuple[dict[str, list[Item]], int]:

@@ -48,7 +48,9 @@ def plain(doc: DocInfo, items: dict[str, list[Item]], confidence: Mapping[str, S
             parts.append(f"{_HEADS[cat]}:" + ";".join(_clip(it.summary) for it in chosen) + "。")
     if not parts:
         return f"{lead}:未识别出成绩、问题或计划。" if lead else "未识别出成绩、问题或计划。"
-    return (f"{lead}。" if lead else "") + "".join(parts)
+    # who and when lead the first part's sentence ("某县卫生健康局2025年上半年，主要成绩:…"): on
+    # its own ("2019年。") it read as a fragment
+    return (f"{lead}，" if lead else "") + "".join(parts)
 
 
 def _leading(items: list[Item], prefer_figures: bool, confidence: Sequence[float] | None = None) -> list[Item]:

@@ -51,7 +51,7 @@ from service.extract import Usage, ask, schema_of
 from service.features import UnitRef, features, units_of
 from service.ground import cuts_number, figures, summarize_evidence, summary_is_faithful, visible_text
 from service.labeller import Labeller
-from service.merge import dedupe, doc_info, first_mentions
+from service.merge import dedupe, doc_info, first_mentions, framed
 from service.models import CATEGORIES, Digest, DocInfo, Excluded, Item, Meta
 from service.prompts import load
 from service.segment import Sentence, segment
@@ -512,11 +512,13 @@ def assemble_read(text: str, units, decisions, reading: context.Reading,
                   warnings: list[str]) -> tuple[dict[str, list[Item]], int]:
     """Items from the model's verdicts; units it did not decide take the labeller's decision."""
     items: dict[str, list[Item]] = {c: [] for c in CATEGORIES}
-    for i, (unit, fallback) in enumerate(zip(units, decisions)):
+    chosen = [v.categories if (v := reading.verdicts.get(i)) is not None else fallback
+              for i, fallback in enumerate(decisions)]
+    for first, i, cats in framed(units, chosen):  # a time frame joins the clause it frames
         v = reading.verdicts.get(i)
-        cats, summary = (v.categories, v.summary) if v is not None else (fallback, None)
+        summary = v.summary if v is not None else None  # checked against the clause: its figures are in the span
         for cat in cats:
-            item = _item(text, unit.start, unit.end, warnings)
+            item = _item(text, units[first].start, units[i].end, warnings)
             if item is not None:
                 items[cat].append(item.model_copy(update={"summary": summary}) if summary else item)
     for message in reading.failed_windows:
@@ -586,14 +588,21 @@ def assemble(text: str, units, decisions, warnings: list[str]) -> tuple[dict[str
     # warnings are the ones _item gives, in its order.
     found: dict[str, list[tuple]] = {c: [] for c in CATEGORIES}  # (span, evidence, (unit, shown, summary))
     tidied: dict[str, tuple[str, str, bool]] = {}  # a repeated line is tidied once
-    for unit, cats in zip(units, decisions):
+    for first, last, cats in framed(units, decisions):  # a time frame joins the clause it frames
+        unit, start = units[last], units[first].start
         for cat in cats:
-            if (checked := _summary(text, unit.start, unit.end, warnings, tidied)) is not None:
-                found[cat].append(((unit.start, unit.end), text[unit.start:unit.end], (unit, *checked)))
+            if (checked := _summary(text, start, unit.end, warnings, tidied)) is not None:
+                found[cat].append(((start, unit.end), text[start:unit.end], (unit, start, *checked)))
     kept, dropped = first_mentions(found)
-    items = {c: [subject_carried(_built(text, u.start, u.end, shown, summary), u)  # a clause gets its subject
-                 for u, shown, summary in kept[c]] for c in CATEGORIES}
+    items = {c: [_with_subject(_built(text, start, u.end, shown, summary), u)
+                 for u, start, shown, summary in kept[c]] for c in CATEGORIES}
     return items, dropped
+
+
+def _with_subject(item: Item, unit: UnitRef) -> Item:
+    """A clause gets the subject its sentence names; an item led by a time frame is read with
+    it and needs none."""
+    return subject_carried(item, unit) if item.span[0] == unit.start else item
 
 
 def _plain_overview(items: dict[str, list[Item]], prepared: Prepared) -> str:
@@ -608,12 +617,12 @@ def _item_confidence(items: dict[str, list[Item]], prepared: Prepared) -> dict[s
 def item_confidence(items: dict[str, list[Item]], units: list[UnitRef], proba: np.ndarray,
                     labels: tuple[str, ...]) -> dict[str, list[float]]:
     """The labeller's probability of each item's category: its unit's row of ``proba`` (an
-    item's span is its unit's; 0 for one that is not a unit's)."""
-    row = {(u.start, u.end): i for i, u in enumerate(units)}
+    item's span ends where its unit does; 0 for one that ends where no unit does)."""
+    row = {u.end: i for i, u in enumerate(units)}  # by its end: a time frame may lead the span
     out: dict[str, list[float]] = {}
     for cat in CATEGORIES:
         col = labels.index(cat)
-        out[cat] = [float(proba[row[it.span], col]) if it.span in row else 0.0 for it in items[cat]]
+        out[cat] = [float(proba[row[it.span[1]], col]) if it.span[1] in row else 0.0 for it in items[cat]]
     return out
 
 

@@ -76,3 +76,30 @@ def test_the_period_is_the_years_the_report_covers_not_a_target_record_or_foundi
     assert period("落实2030年应对气候变化国家自主贡献目标。\n  三、2021年重点工作\n今年…") == "2021年"
     assert period("一、2013年工作回顾\n过去一年，…2014年工作总体部署") == "2013年"
     assert period("正文中有2016年。", "中医药健康服务发展规划（2015—2020年）") == "2015—2020年"
+
+
+def test_a_time_frame_joins_the_clause_it_frames_and_is_no_claim_alone():
+    from service import pipeline
+    from service.clean import clean
+    from service.features import units_of
+    from service.merge import framed, is_time_frame
+    from service.segment import segment
+
+    assert is_time_frame("2011年9月起") and is_time_frame("至2014年6月30日") and is_time_frame("截至 2014年底")
+    assert not is_time_frame("2011年9月起开展试点") and not is_time_frame("签约家庭58.7万户")
+    text = ("2011年9月起，我市开展契约式家庭医生制服务试点工作，至2014年6月30日，全市已实施城乡居民与全科医生签约服务的"
+            "社区卫生服务中心（乡镇卫生院）151家，机构实施率为99%。\n\n2017年2月7日\n")  # c54's sentence
+    units = units_of(segment(text, clean(text).blocks))
+    assert [u.text for u in units][:3] == ["2011年9月起", "我市开展契约式家庭医生制服务试点工作", "至2014年6月30日"]
+    ach = ("achievements",)
+    decisions = [ach, ach, (), ach] + [ach] * (len(units) - 4)
+    assert framed(units, decisions)[:2] == [(0, 1, ach), (2, 3, ach)]  # a frame's own label does not count
+    items, _ = pipeline.assemble(text, units, decisions, [])
+    got = [(it.evidence, it.summary) for it in items["achievements"]]
+    assert got[0] == ("2011年9月起，我市开展契约式家庭医生制服务试点工作", "2011年9月起，我市开展契约式家庭医生制服务试点工作。")
+    assert got[1][0].startswith("至2014年6月30日，全市已实施") and got[1][0].endswith("151家")
+    assert all(it.evidence == text[it.span[0]:it.span[1]] for it in items["achievements"])
+    assert "2017年2月7日" not in [e for e, _ in got]  # a date alone is no claim
+    # the clause after a frame that is not a claim: nothing from the frame either
+    items, _ = pipeline.assemble(text, units, [ach, (), (), ()] + [()] * (len(units) - 4), [])
+    assert items["achievements"] == []

@@ -44,7 +44,7 @@ def learned_digest(text: str):
 
 def test_the_plain_overview_names_the_leading_items_not_a_count():
     text = plain(DOC, ITEMS)
-    assert text.startswith("某县卫生健康局2025年上半年。")
+    assert text.startswith("某县卫生健康局2025年上半年，主要成绩:")
     assert "新建村卫生室42所" in text and "村卫生室覆盖率95%" in text  # results with figures first
     assert "今年以来工作有序推进" not in text
     assert "基层医务人员数量不足" in text and "加快推进县医院新院区建设" in text and "第三项计划" not in text

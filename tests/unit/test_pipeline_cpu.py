@@ -16,7 +16,7 @@ from service import pipeline
 from service.clean import clean
 from service.errors import InputError
 from service.features import UnitRef, units_of
-from service.merge import dedupe
+from service.merge import dedupe, framed
 from service.models import CATEGORIES
 from service.segment import segment
 from service.summaries import subject_carried
@@ -139,10 +139,10 @@ def test_prepare_still_pickles_by_name_for_pool_workers():
 def _assemble_every_item(text, units, decisions, warnings):
     """Assembly as it was: every item built and its subject carried, then repeats dropped."""
     items = {c: [] for c in CATEGORIES}
-    for unit, cats in zip(units, decisions):
+    for first, last, cats in framed(units, decisions):
         for cat in cats:
-            if (item := pipeline._item(text, unit.start, unit.end, warnings)) is not None:
-                items[cat].append(subject_carried(item, unit))
+            if (item := pipeline._item(text, units[first].start, units[last].end, warnings)) is not None:
+                items[cat].append(subject_carried(item, units[last]) if first == last else item)
     return dedupe(items)
 
 
