@@ -195,9 +195,13 @@ MEASURE_START = re.compile(rf"^\s*{_ADVERBS}(?P<measure>{_MEASURE})(?=[0-9达为
 # A measure that ends a subject ("高速公路|通车里程", "粮食|总产", "中央政府投资|总额"): a unit that
 # names its own measure ("总里程达…") or uses the thing ("主要用于…") speaks of the thing itself.
 _MEASURE_TAIL = re.compile(r"(?:人均收入|总产量|总产|产量|通车里程|运营里程|里程|总额|总量|总规模|规模|总数|人数|试点城市)$")
+# "由" names who takes a role or acts for the thing named before ("由市政府分管领导担任召集人", "由财政部
+# 代理发行"); "由企业年检制度改为年报公示制度" or "由中央代地方发债4000亿元" state their own content, and
+# the clause before them names no subject of theirs.
+_BY_AGENT = r"由(?!于)(?=[^，,。；;]{1,20}?(?:担任|负责|牵头|承担|主持|组织|统筹|审核|代理|管理|组成|召集))"
 # A clause that opens on what its subject is, does as an organ or undergoes: a role, a standing,
 # a comparison ("负责…", "由市政府分管领导担任召集人", "成为…", "是2010年的2.2倍", "经得起…").
-_STATE = (r"负责|由(?!于)|创(?=历史|新高|有)|(?<=已)形成|成为|是|包括|经得起|难以|名列|被|给|全面接受|有(?=鲜明|明显|较|很)|用在|"
+_STATE = (rf"负责|{_BY_AGENT}|创(?=历史|新高|有)|(?<=已)形成|成为|是|包括|经得起|难以|名列|被|给|全面接受|有(?=鲜明|明显|较|很)|用在|"
           r"重点支持|重点用于")
 STATE_START = re.compile(rf"^\s*(?:并|同时|还|也|又|均|都|已|已经|正在|正|仍|多次|再次|必须|需|应|不断|持续)*(?:{_STATE})")
 # A count with nothing after its figure ("基本建成511万套", "每人每年1500元"): it counts what the

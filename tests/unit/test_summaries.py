@@ -237,6 +237,11 @@ def test_a_clause_of_state_or_a_bare_count_carries_what_its_sentence_names():
     # what an action founds is what acts after it: a role ("由…担任") and a clause of doing
     assert with_subject("由市政府分管领导担任召集人", sentence) == "北京市中医药工作部门联席会议由市政府分管领导担任召集人。"
     assert with_subject("研究制定本市中医药发展的重大政策举措", sentence).startswith("北京市中医药工作部门联席会议研究")
+    # "由" that states a change or an agent's own act is no role of the thing before it
+    assert with_subject("由企业年检制度改为年报公示制度", "落实认缴登记制，由先证后照改为先照后证，由企业年检制度改为年报公示制度。") \
+        == "由企业年检制度改为年报公示制度。"
+    assert with_subject("由中央代地方发债4000亿元", "其中中央财政赤字9500亿元，由中央代地方发债4000亿元。") == \
+        "由中央代地方发债4000亿元。"
     # a bare count counts what the clause before counted; an adverbial clause names no one
     assert with_subject("基本建成511万套", "新开工保障性安居工程740万套，基本建成511万套。") == "保障性安居工程基本建成511万套。"
     assert with_subject("惠及沿线亿万群众", "经过多年努力，南水北调中线一期工程正式通水，惠及沿线亿万群众。") == \
