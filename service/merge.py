@@ -84,14 +84,9 @@ def framed(units: Sequence[Any], decisions: Sequence[Sequence[str]]) -> list[tup
     """``(first, last, categories)`` per unit with a decision: the unit's own span, or for a
     unit after a time frame of its sentence, the frame's start to its end. A time frame yields
     nothing of its own: a frame with no claim after it in its sentence is no claim either."""
-    out = []
-    for i, (unit, cats) in enumerate(zip(units, decisions)):
-        if is_time_frame(unit.text):
-            continue
-        first = i - 1 if unit.index_in_sentence and is_time_frame(units[i - 1].text) else i
-        if cats:
-            out.append((first, i, tuple(cats)))
-    return out
+    frame = [is_time_frame(u.text) for u in units]  # once per unit: assembly runs on every digest
+    return [(i - 1 if unit.index_in_sentence and frame[i - 1] else i, i, tuple(cats))
+            for i, (unit, cats) in enumerate(zip(units, decisions)) if cats and not frame[i]]
 
 
 def dedupe(items: dict[str, list[Item]]) -> tuple[dict[str, list[Item]], int]:
