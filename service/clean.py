@@ -244,6 +244,12 @@ INJECTION = "text addressed to a language model (not summarised)"
 _INJECTION = re.compile(r"(忽略|无视|不要理会).{0,12}(指令|提示|要求|规则)|ignore (all |any )?(previous|above|prior) instructions|"
                         r"system prompt|你现在是|作为(一个)?(AI|人工智能|语言模型)", re.I)
 _BYLINE = re.compile(r"(记者|通讯员|文/图|图/文|文\s*/|摄影|撰稿|供稿|特约)")
+# A WeChat story's closing credits, "编  辑 | 杜再江  排  版 | 周岩 签  发 | 龙艳 审  核 | 曾韬 主  办 | …"
+# (labels spaced out, a bar or colon after each), and a platform's disclaimer after the story
+# ("免责声明：本内容来自腾讯平台创作者，不代表腾讯新闻或腾讯网的观点和立场。"): neither is report text.
+_CREDIT_LABEL = re.compile(r"(编\s*辑|排\s*版|签\s*发|审\s*核|校\s*对|监\s*制|责\s*编|主\s*办|出\s*品|策\s*划|统\s*筹|"
+                           r"美\s*编|终\s*审|初\s*审|复\s*审)\s*[|｜:：]")
+_DISCLAIMER = re.compile(r"^(免责声明|版权声明|声明)\s*[:：]|^本(文|内容|稿件|平台|网站|公众号).{0,30}不代表.{0,20}(观点|立场)")
 HEADING_RE = re.compile(
     r"^(关键词|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|第[一二三四五六七八九十]+[部分章节条]|"
     r"\d{1,2}[.、．]\D)"
@@ -283,6 +289,8 @@ def _is_chrome(block: Block) -> bool:
     if _LONE_NUMBER.match(t):
         return False  # a number (a table cell, a figure cut off by markup) is never page chrome
     if len(t) <= 80 and _CONTACT.search(t):  # length first: the pattern backtracks on long text
+        return True
+    if len(t) <= 160 and (len(_CREDIT_LABEL.findall(t)) >= 2 or _DISCLAIMER.search(t)):
         return True
     # short markup leftovers and menu words: no CJK sentence in them
     return len(t) <= 2 or (len(t) <= 6 and not _ends_sentence(t) and not re.search(r"[\u4e00-\u9fff]{2}", t))

@@ -80,9 +80,10 @@ def test_contract_holds(path, digests):
 
 
 def test_recorded_model_answers_are_used(digests):
-    # at --assist-margin 0.2 the labeller trained on gold and silver leaves 32 near ties on the
-    # seeds (the hand-feature labeller left 51): each is a recorded call that must replay
-    assert sum(d["meta"]["llm_calls"] for d in digests.values()) >= 30
+    # at --assist-margin 0.2 the labeller trained on gold and silver leaves 22 near ties on the
+    # seeds (32 before its fits converged, the hand-feature labeller 51): each is a recorded call
+    # that must replay
+    assert sum(d["meta"]["llm_calls"] for d in digests.values()) >= 20
 
 
 def test_appended_story_and_duplicates_not_summarised(digests):

@@ -37,6 +37,21 @@ def test_web_chrome_slogans_and_contacts_are_excluded():
     assert cleaned.title == "济宁市卫计系统晒上半年成绩单,部署下半年重点……"
 
 
+def test_a_stories_closing_credits_and_platform_disclaimer_are_chrome():
+    # the close of a WeChat story copied from a news platform (corpus c51), non-breaking spaces kept
+    story = ("若我们每个人都从生活里的每件小事做起，当好自己健康的“第一责任人”，共享共建健康美好生活就能实现。\n"
+             "编\xa0 辑 | 杜再江\xa0 \xa0\xa0排\xa0\xa0版 |\xa0周岩签\xa0\xa0发\xa0|\xa0龙艳\xa0 \xa0 审\xa0 核\xa0| 曾韬"
+             "主\xa0 办\xa0|\xa0贵州卫生健康融媒体中心\n"
+             "免责声明：本内容来自腾讯平台创作者，不代表腾讯新闻或腾讯网的观点和立场。\n")
+    cleaned = clean(story)
+    kept = "\n".join(b.text for b in cleaned.blocks)
+    assert "杜再江" not in kept and "免责声明" not in kept
+    assert "共享共建健康美好生活就能实现" in kept
+    # one label in a sentence is text: "审核：" needs its colon and a second label, or the contact rules
+    line = "市卫生健康委主办的健康讲座进社区活动已举办30场，覆盖群众1.2万人次。"
+    assert line in "\n".join(b.text for b in clean(line + "\n").blocks)
+
+
 def test_accessibility_toolbar_is_chrome_not_the_title():
     # a bureau page opens on its site's accessibility toolbar; the report title comes after it
     page = ("网站支持IPV6 无障碍阅读 适老化模式\n\n某县卫生健康局关于2025年绩效评估问题的整改报告\n\n"
