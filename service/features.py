@@ -266,6 +266,29 @@ def part_kinds(contexts: list[tuple[str, ...]]) -> list[tuple[str | None, str | 
 # section): the labeller's part prior reads them.
 NEAR_PART = tuple(f"part.near={k}" for k in PARTS)
 
+# A sentence that opens on the year ahead ("在新的一年里，济阳区卫健局将…", "下一步，三亚将…")
+# starts the plans of its section, untitled: a bureau's summary or a news story closes on them
+# under the last review heading. The stretch runs to the section's end, or to a sentence that
+# opens on the past again ("过去的一年，两岸关系…" in a national report's task part).
+FORWARD_LEAD = re.compile(r"^[\s\u3000]*[在于]?(下一步|下步|下一阶段|今后|明年|新的一年|新一年)")
+BACKWARD_LEAD = re.compile(r"^[\s\u3000]*(过去的一年|过去一年|过去五年|一年来|五年来|去年|回顾)")
+
+
+def forward_stretches(units: list[UnitRef], paths: list[tuple[str, ...]]) -> np.ndarray:
+    """Whether each unit sits in an untitled stretch of plans (``FORWARD_LEAD``), in document order."""
+    out = np.zeros(len(units), dtype=bool)
+    at: tuple[str, ...] | None = None  # the section path of the open stretch
+    for i, (u, path) in enumerate(zip(units, paths)):
+        if path != at:
+            at = None
+        if not u.heading_task and u.index_in_sentence == 0:
+            if FORWARD_LEAD.match(u.sentence_text):
+                at = path
+            elif BACKWARD_LEAD.match(u.sentence_text):
+                at = None
+        out[i] = at is not None
+    return out
+
 
 def body_paths(structure: Structure, units: list[UnitRef]) -> list[tuple[str, ...]]:
     """Each unit's section path without the title block above the report (headline, source and
@@ -302,6 +325,9 @@ def _dense(units: list[UnitRef], paths: list[tuple[str, ...]] | None = None) -> 
         cols = np.array([col[prefix + k[j]] if k[j] else -1 for k in kind], dtype=np.int64)[of]
         rows = np.flatnonzero(cols >= 0)
         out[rows, cols[rows]] = 1.0
+    ahead = forward_stretches(units, paths if paths is not None else [u.context for u in units])
+    out[np.ix_(ahead, [col[n] for n in NEAR_PART])] = 0.0
+    out[ahead, col["part.near=plan"]] = 1.0
     out[np.array([u.heading_task for u in units], dtype=bool), col["part.heading_task"]] = 1.0
     return out
 

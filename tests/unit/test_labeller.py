@@ -106,6 +106,30 @@ def test_task_parts_after_the_first_plan_part_are_plan_parts():
                                                                                   (None, None)]
 
 
+# seed 002's close (a district bureau's year in review) and the 2010 national report's task part
+YEAR_AHEAD = (
+    "四、突出精准服务 深耕重点人群关怀\n为4.66万名老年人进行健康体检。\n"
+    "山河书锦绣，再起新征程。在新的一年里，济阳区卫健局将以党建提升年为抓手，深化紧密型医共体建设。\n"
+    "坚持“一个引领”，即坚持党建引领，进一步加强公立医院党的建设。\n"
+    "五、加强自身建设\n过去的一年，两岸关系在新的历史起点上取得重要进展。"
+    "新的一年，我们要继续坚持大政方针。\n过去的一年，外交工作取得新的重大成绩。\n"
+)
+
+
+def test_a_sentence_on_the_year_ahead_opens_the_plans_of_its_section():
+    structure, units = _units(YEAR_AHEAD)
+    f = features(structure, units)
+    plan = {u.text: bool(f.dense[i, DENSE_NAMES.index("part.near=plan")]) for i, u in enumerate(units)}
+
+    def at(words: str) -> bool:
+        return plan[next(t for t in plan if words in t)]
+
+    assert not at("老年人进行健康体检") and not at("山河书锦绣")  # before it: as the titles say
+    assert at("济阳区卫健局将以") and at("深化紧密型医共体") and at("进一步加强公立医院")  # to the section's end
+    assert not at("两岸关系")  # a new section: closed
+    assert at("继续坚持大政方针") and not at("外交工作取得")  # a sentence on the past year closes it
+
+
 def test_part_prior_reweighs_categories_and_keeps_other():
     proba = np.array([[0.3, 0.1, 0.4, 0.2], [0.1, 0.1, 0.1, 0.7]])
     shift = np.array([[2.0, 0.0, -2.0], [0.0, 0.0, 0.0]])
