@@ -14,7 +14,7 @@ between them, their lengths, figures, the second one's first characters), and jo
 neighbours with the same decision when it says so at 0.5, 0.6 or 0.7. ``--part-ll`` picks the
 part prior's weight (0 to 4) that gives the held-out units' labels the highest likelihood,
 inside each outer fold, instead of the F1 the selection uses.
-Figures as of 2026-12-03 are in the README ("Screened and dropped on 2026-12-03").
+Figures as of 2026-12-03 are in docs/labeller-history.md ("Screened and dropped on 2026-12-03").
 """
 
 from __future__ import annotations
