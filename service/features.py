@@ -318,14 +318,15 @@ def _dense(units: list[UnitRef], paths: list[tuple[str, ...]] | None = None) -> 
     texts = [u.text for u in units]
     for w in CUE_WORDS:  # `w in text` for every unit, looped in C
         out[:, col[f"cue:{w}"]] = list(map(operator.contains, texts, repeat(w)))
-    parts, of = _shared(paths if paths is not None else [u.context for u in units])
+    paths = paths if paths is not None else [u.context for u in units]
+    parts, of = _shared(paths)
     kind = part_kinds(parts)
     # each distinct section path's part columns, set for all of its units in one assignment
     for j, prefix in enumerate(("part.top=", "part.near=")):
         cols = np.array([col[prefix + k[j]] if k[j] else -1 for k in kind], dtype=np.int64)[of]
         rows = np.flatnonzero(cols >= 0)
         out[rows, cols[rows]] = 1.0
-    ahead = forward_stretches(units, paths if paths is not None else [u.context for u in units])
+    ahead = forward_stretches(units, paths)
     out[np.ix_(ahead, [col[n] for n in NEAR_PART])] = 0.0
     out[ahead, col["part.near=plan"]] = 1.0
     out[np.array([u.heading_task for u in units], dtype=bool), col["part.heading_task"]] = 1.0
