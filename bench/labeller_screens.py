@@ -4,16 +4,21 @@ run of ``bench/labeller_cv.py``, never what it scores).
 
     python bench/labeller_screens.py                  # the shipped choices, as they are
     python bench/labeller_screens.py --c 1 16         # other regularisation strengths
+    python bench/labeller_screens.py --silver 2 3     # silver documents weighed more
     python bench/labeller_screens.py --doc-weight 0.5 1   # documents weighed (mean units / units) ** a
     python bench/labeller_screens.py --join           # neighbouring clauses joined into one claim
     python bench/labeller_screens.py --part-ll        # the part prior's weight by held-out likelihood
+    python bench/labeller_screens.py --stack          # a second stage over the probabilities in context
 
 ``--join`` fits, on the other groups' gold, a logistic regression saying whether two
 neighbouring units of one sentence that both match gold match the same item (the separator
 between them, their lengths, figures, the second one's first characters), and joins two
 neighbours with the same decision when it says so at 0.5, 0.6 or 0.7. ``--part-ll`` picks the
 part prior's weight (0 to 4) that gives the held-out units' labels the highest likelihood,
-inside each outer fold, instead of the F1 the selection uses.
+inside each outer fold, instead of the F1 the selection uses. ``--stack`` fits a second logistic
+regression over the labeller's probabilities in context (the unit's, its neighbours', its
+sentence's, paragraph's and section's means, the part prior's ratios) on the inner folds'
+held-out probabilities, and decides the outer fold with it at several "other" biases.
 Figures as of 2026-12-03 are in docs/labeller-history.md ("Screened and dropped on 2026-12-03").
 """
 
@@ -147,12 +152,71 @@ def screen_part_ll(docs, cfg: train.Config) -> None:
               f"(log-likelihood at 0 / 1 / 2: {total[0]:.0f} / {total[4]:.0f} / {total[8]:.0f})", flush=True)
 
 
+# ----------------------------------------------------------------------------- stacking
+
+
+def _mean_by(ids: np.ndarray, p: np.ndarray) -> np.ndarray:
+    ids = np.unique(ids, return_inverse=True)[1]  # dense: a heading's paragraph id has no unit
+    sums = np.zeros((ids.max() + 1, p.shape[1]))
+    np.add.at(sums, ids, p)
+    return (sums / np.bincount(ids)[:, None])[ids]
+
+
+def stack_features(doc, proba: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """A unit's first-stage log probabilities, its neighbours', the mean probabilities of its
+    sentence, paragraph and section, and the part prior's log ratios."""
+    lp = np.log(np.maximum(proba, 1e-6))
+    edge = np.full((1, lp.shape[1]), np.log(1 / lp.shape[1]))
+    sentence = np.cumsum([u.index_in_sentence == 0 for u in doc.units])
+    sections: dict[tuple, int] = {}
+    section = np.array([sections.setdefault(tuple(u.context), len(sections)) for u in doc.units])
+    return np.hstack([lp, np.vstack([edge, lp[:-1]]), np.vstack([lp[1:], edge]), _mean_by(sentence, proba),
+                      _mean_by(doc.feats.para, proba), _mean_by(section, proba), shift])
+
+
+def screen_stack(docs, cfg: train.Config, biases=(-0.5, 0.0, 0.5, 1.0)) -> None:
+    """A second logistic regression over the labeller's probabilities in context, trained on
+    the inner folds' held-out probabilities of the other gold groups (silver is always trained
+    on, so it has none), applied to the outer fold's."""
+    from sklearn.linear_model import LogisticRegression
+
+    fits, fitted = train.Fits(docs), cfg.fitted()
+    gold = [d for d in docs if not d.silver]
+    groups = sorted({d.group for d in gold})
+    by_bias: dict[float, dict[str, list]] = {b: {} for b in biases}
+
+    def rows(model, d):
+        return model.predict_proba(d.feats), train._near(d) @ model.part_prior.log_ratio
+
+    for g in groups:
+        xs, ys, ws = [], [], []
+        for h in (h for h in groups if h != g):
+            model = fits.get((g, h), fitted)
+            for d in (d for d in gold if d.group == h):
+                x, y = stack_features(d, *rows(model, d)), _targets(d)
+                for label in range(y.shape[1]):
+                    xs.append(x[y[:, label] > 0]), ys.append(np.full(int((y[:, label] > 0).sum()), label))
+                    ws.append(y[y[:, label] > 0, label])
+        second = LogisticRegression(C=1.0, max_iter=3000).fit(np.vstack(xs), np.concatenate(ys),
+                                                              sample_weight=np.concatenate(ws))
+        model = fits.get((g,), fitted)
+        for d in (d for d in gold if d.group == g):
+            q = second.predict_proba(stack_features(d, *rows(model, d)))
+            for b in biases:
+                decisions = train._decide(q, b, cfg.second_threshold)
+                by_bias[b].setdefault(g, []).append(train.score(d, decisions))
+    for b in biases:
+        print(line(f"stacked, bias {b:+g}", by_bias[b]), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--c", type=float, nargs="*", default=[], help="regularisation strengths to screen")
+    ap.add_argument("--silver", type=float, nargs="*", default=[], help="silver weights to screen")
     ap.add_argument("--doc-weight", type=float, nargs="*", default=[], help="exponents a of (mean units / units)")
     ap.add_argument("--join", action="store_true")
     ap.add_argument("--part-ll", action="store_true")
+    ap.add_argument("--stack", action="store_true", help="a second stage over the probabilities in context")
     args = ap.parse_args()
     started = time.perf_counter()
     docs, cfg = train.load_all(), shipped_config()
@@ -160,6 +224,8 @@ def main() -> None:
     print(line("shipped", held_out_scores(docs, cfg)), flush=True)
     for c in args.c:
         print(line(f"C {c:g}", held_out_scores(docs, replace(cfg, c=c))), flush=True)
+    for w in args.silver:
+        print(line(f"silver x{w:g}", held_out_scores(docs, replace(cfg, silver_weight=w))), flush=True)
     mean_units = np.mean([len(d.units) for d in docs])
     for a in args.doc_weight:
         for d in docs:
@@ -171,6 +237,8 @@ def main() -> None:
         screen_join(docs, cfg)
     if args.part_ll:
         screen_part_ll(docs, cfg)
+    if args.stack:
+        screen_stack(docs, cfg)
     print(f"{time.perf_counter() - started:.0f} s")
 
 
