@@ -116,18 +116,39 @@ YEAR_AHEAD = (
 )
 
 
-def test_a_sentence_on_the_year_ahead_opens_the_plans_of_its_section():
-    structure, units = _units(YEAR_AHEAD)
+def _near_part_of(text: str):
+    """A lookup: the part columns set for the unit containing some words."""
+    structure, units = _units(text)
     f = features(structure, units)
-    plan = {u.text: bool(f.dense[i, DENSE_NAMES.index("part.near=plan")]) for i, u in enumerate(units)}
+    near = {u.text: [n.split("=")[1] for n in NEAR_PART if f.dense[i, DENSE_NAMES.index(n)]]
+            for i, u in enumerate(units)}
+    return lambda words: near[next(t for t in near if words in t)]
 
-    def at(words: str) -> bool:
-        return plan[next(t for t in plan if words in t)]
 
-    assert not at("老年人进行健康体检") and not at("山河书锦绣")  # before it: as the titles say
-    assert at("济阳区卫健局将以") and at("深化紧密型医共体") and at("进一步加强公立医院")  # to the section's end
-    assert not at("两岸关系")  # a new section: closed
-    assert at("继续坚持大政方针") and not at("外交工作取得")  # a sentence on the past year closes it
+def test_a_sentence_on_the_year_ahead_opens_the_plans_of_its_section():
+    at = _near_part_of(YEAR_AHEAD)
+    assert at("老年人进行健康体检") != ["plan"] and at("山河书锦绣") != ["plan"]  # before it: as the titles say
+    assert at("济阳区卫健局将以") == at("深化紧密型医共体") == at("进一步加强公立医院") == ["plan"]  # to the section's end
+    assert at("两岸关系") != ["plan"]  # a new section: closed
+    assert at("继续坚持大政方针") == ["plan"] and at("外交工作取得") != ["plan"]  # the past year again closes it
+
+
+# the 2026 Hubei report's close of its review (c15), shortened, and a paragraph after it
+TURN_TO_PROBLEMS = (
+    "一、2025年工作回顾\n全省经济运行稳中有进。\n"
+    "在看到成绩的同时，我们也清醒地认识到，前进道路上老问题、新挑战仍然不少。主要是：发展不平衡不充分问题仍然突出，"
+    "城乡之间、区域之间仍有不小差距，一些企业经营困难。制度型开放水平不高，还有不少风险隐患。"
+    "对这些问题，我们将高度重视，进一步采取科学务实有效的措施加以改善和解决。\n"
+    "各位代表，成绩来之不易。全省新增就业70万人。\n"
+)
+
+
+def test_a_sentence_turning_to_shortcomings_opens_the_problems_of_its_paragraph():
+    at = _near_part_of(TURN_TO_PROBLEMS)
+    assert at("全省经济运行") == ["review"]  # before the turn: as the title says
+    assert at("城乡之间") == at("一些企业经营困难") == at("制度型开放水平不高") == ["problem"]
+    assert at("科学务实有效的措施") == ["review"]  # the pledge of a remedy closes it
+    assert at("全省新增就业") == ["review"]  # and so does the paragraph's end
 
 
 def test_part_prior_reweighs_categories_and_keeps_other():
