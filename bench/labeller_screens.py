@@ -185,23 +185,24 @@ def screen_stack(docs, cfg: train.Config, biases=(-0.5, 0.0, 0.5, 1.0)) -> None:
     groups = sorted({d.group for d in gold})
     by_bias: dict[float, dict[str, list]] = {b: {} for b in biases}
 
-    def rows(model, d):
-        return model.predict_proba(d.feats), train._near(d) @ model.part_prior.log_ratio
+    def first_stage(model, d):
+        return stack_features(d, model.predict_proba(d.feats), train._near(d) @ model.part_prior.log_ratio)
 
     for g in groups:
         xs, ys, ws = [], [], []
         for h in (h for h in groups if h != g):
             model = fits.get((g, h), fitted)
             for d in (d for d in gold if d.group == h):
-                x, y = stack_features(d, *rows(model, d)), _targets(d)
-                for label in range(y.shape[1]):
-                    xs.append(x[y[:, label] > 0]), ys.append(np.full(int((y[:, label] > 0).sum()), label))
-                    ws.append(y[y[:, label] > 0, label])
+                y = _targets(d)
+                unit, label = np.nonzero(y)  # a unit in two categories: two rows, half weight each
+                xs.append(first_stage(model, d)[unit])
+                ys.append(label)
+                ws.append(y[unit, label])
         second = LogisticRegression(C=1.0, max_iter=3000).fit(np.vstack(xs), np.concatenate(ys),
                                                               sample_weight=np.concatenate(ws))
         model = fits.get((g,), fitted)
         for d in (d for d in gold if d.group == g):
-            q = second.predict_proba(stack_features(d, *rows(model, d)))
+            q = second.predict_proba(first_stage(model, d))
             for b in biases:
                 decisions = train._decide(q, b, cfg.second_threshold)
                 by_bias[b].setdefault(g, []).append(train.score(d, decisions))
