@@ -358,9 +358,9 @@ def _dense(units: list[UnitRef], paths: list[tuple[str, ...]] | None = None) -> 
         out[rows, cols[rows]] = 1.0
     # the stretches, each read as a part of its kind; a problem stretch inside a plan stretch is
     # the narrower of the two
-    for stretch, kind in ((forward_stretches(units, paths), "plan"), (problem_stretches(units), "problem")):
+    for stretch, part in ((forward_stretches(units, paths), "plan"), (problem_stretches(units), "problem")):
         out[np.ix_(stretch, [col[n] for n in NEAR_PART])] = 0.0
-        out[stretch, col[f"part.near={kind}"]] = 1.0
+        out[stretch, col[f"part.near={part}"]] = 1.0
     out[np.array([u.heading_task for u in units], dtype=bool), col["part.heading_task"]] = 1.0
     return out
 
