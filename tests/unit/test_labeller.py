@@ -151,6 +151,27 @@ def test_a_sentence_turning_to_shortcomings_opens_the_problems_of_its_paragraph(
     assert at("全省新增就业") == ["review"]  # and so does the paragraph's end
 
 
+# the 2025 Hainan press conference (c52), shortened: answers under the speakers' names
+ANNOUNCED_WORK = (
+    "海南特区报记者：\n\n请问海南在青少年学生心理健康方面做了哪些工作？学校可以为他们提供哪些帮助？\n\n"
+    "海南省教育厅党组成员、副厅长孟梓岩：\n\n感谢这位记者的提问。近年来，针对青少年学生心理健康教育问题，"
+    "省教育厅主要从以下5个方面开展了工作。一是强化组织领导，夯实保障根基。统筹规划学生心理健康教育工作，"
+    "将学生心理健康教育工作纳入省委教育工作领导小组工作要点。二是优化师资配置，建强专业队伍。"
+    "基本实现全省中小学专兼职心理健康教育教师全覆盖。\n\n下一步，我们将持续完善儿童青少年心理健康工作机制。\n\n"
+    "海南日报记者：\n\n我想请问一下，海南省卫健委在儿童青少年心理健康领域采取了哪些具体举措？\n\n"
+    "海南省卫生健康委员会二级巡视员陈建洪：\n\n感谢记者朋友的提问。我们已经对全省800余所中小学校的孩子们建立了心理健康档案。\n"
+)
+
+
+def test_a_sentence_announcing_the_work_done_opens_the_achievements_of_its_section():
+    at = _near_part_of(ANNOUNCED_WORK)
+    assert at("感谢这位记者") == []  # before it: no part
+    assert at("强化组织领导") == at("统筹规划学生") == at("纳入省委教育") == at("基本实现全省") == ["review"]
+    assert at("持续完善儿童") == ["plan"]  # the year ahead closes it and opens the plans
+    assert at("采取了哪些具体举措") == []  # a question announces nothing
+    assert at("建立了心理健康档案") == []  # and the next speaker's section is another
+
+
 def test_part_prior_reweighs_categories_and_keeps_other():
     proba = np.array([[0.3, 0.1, 0.4, 0.2], [0.1, 0.1, 0.1, 0.7]])
     shift = np.array([[2.0, 0.0, -2.0], [0.0, 0.0, 0.0]])
