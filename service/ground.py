@@ -20,12 +20,28 @@ NUMBER = re.compile(
 _PUNCT_VARIANTS = str.maketrans({",": "，", ":": "：", ";": "；", "(": "（", ")": "）", "!": "！", "?": "？"})
 
 
-def figures(evidence: str) -> list[str]:
-    """Every number in the evidence with its unit, exactly as printed, in order, unique."""
-    out: list[str] = []
+# A range printed as one ("0—6岁", "5%—5.5%", "1-2名", "10月～11月") is one figure to a reader:
+# listed apart, "0" and "6岁" lose what they bound.
+_RANGE_DASHES = "—–~～-"
+
+
+def figures(evidence: str, ranges: bool = False) -> list[str]:
+    """Every number in the evidence with its unit, exactly as printed, in order, unique; with
+    ``ranges``, numbers joined by one dash are one figure ("0—6岁", not "0" and "6岁")."""
+    spans: list[list[int]] = []
     for m in NUMBER.finditer(evidence):
-        fig = m.group().strip()
-        if fig and fig not in out:
+        if not m.group().strip():
+            continue
+        a, b = m.span()
+        gap = evidence[spans[-1][1]:a].strip() if spans else ""
+        if ranges and len(gap) == 1 and gap in _RANGE_DASHES:
+            spans[-1][1] = b
+        else:
+            spans.append([a, b])
+    out: list[str] = []
+    for a, b in spans:
+        fig = evidence[a:b].strip()
+        if fig not in out:
             out.append(fig)
     return out
 

@@ -666,7 +666,7 @@ def _tidied(evidence: str) -> tuple[str, str, bool]:
 
 
 def _built(text: str, start: int, end: int, shown: str, summary: str) -> Item:
-    return Item(summary=summary, evidence=text[start:end], span=(start, end), figures=figures(shown))
+    return Item(summary=summary, evidence=text[start:end], span=(start, end), figures=figures(shown, ranges=True))
 
 
 __all__ = ["CPU_POOL", "LabelReply", "Prepared", "PrepareOptions", "assemble", "cpu_pool", "item_confidence", "label_request",

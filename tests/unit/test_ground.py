@@ -10,6 +10,18 @@ def test_figures_verbatim_with_units():
     assert figures("169家乡镇卫生院") == ["169家"]
 
 
+def test_a_range_printed_as_one_is_one_figure_of_an_item():
+    # the 2025 Hainan press conference (c52) and a growth target's range
+    assert figures("加强对0—6岁儿童口腔保健", ranges=True) == ["0—6岁"]
+    assert figures("经济增长5%—5.5%左右，每村配备1-2名乡医", ranges=True) == ["5%—5.5%", "1-2名"]
+    # a comparison is two figures, and so are two numbers a list or a "——" aside separates
+    assert figures("从4.02‰下降至2.95‰", ranges=True) == ["4.02‰", "2.95‰"]
+    assert figures("81.7%、73.4%", ranges=True) == ["81.7%", "73.4%"]
+    assert figures("增长5%——2024年以来最高", ranges=True) == ["5%", "2024年"]
+    # the guards read numbers one by one (a summary may print a range's dash differently)
+    assert figures("加强对0—6岁儿童口腔保健") == ["0", "6岁"]
+
+
 def test_locate_exact_then_tolerant_of_spaces_and_punctuation():
     assert locate(RAW, "在建13个") == (RAW.index("在建13个"), RAW.index("在建13个") + 5)
     ocr = "市人民医院 与上海第一人民医院,组建医联 体"
