@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
 
@@ -274,7 +275,8 @@ FORWARD_LEAD = re.compile(r"^[\s\u3000]*[在于]?(下一步|下步|下一阶段|
 BACKWARD_LEAD = re.compile(r"^[\s\u3000]*(过去的一年|过去一年|过去五年|一年来|五年来|去年|回顾)")
 
 
-def _section_stretches(units: list[UnitRef], paths: list[tuple[str, ...]], opens, closes) -> np.ndarray:
+def _section_stretches(units: list[UnitRef], paths: list[tuple[str, ...]], opens: Callable[[str], object],
+                       closes: Callable[[str], object]) -> np.ndarray:
     """Whether each unit sits between a sentence that ``opens`` a stretch and the end of its section
     (or a sentence that ``closes`` it), in document order."""
     out = np.zeros(len(units), dtype=bool)

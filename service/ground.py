@@ -22,19 +22,16 @@ _PUNCT_VARIANTS = str.maketrans({",": "，", ":": "：", ";": "；", "(": "（",
 
 # A range printed as one ("0—6岁", "5%—5.5%", "1-2名", "10月～11月") is one figure to a reader:
 # listed apart, "0" and "6岁" lose what they bound.
-_RANGE_DASHES = "—–~～-"
+_RANGE_DASH = set("—–~～-")  # exactly one of them between the two numbers
 
 
 def figures(evidence: str, ranges: bool = False) -> list[str]:
     """Every number in the evidence with its unit, exactly as printed, in order, unique; with
     ``ranges``, numbers joined by one dash are one figure ("0—6岁", not "0" and "6岁")."""
     spans: list[list[int]] = []
-    for m in NUMBER.finditer(evidence):
-        if not m.group().strip():
-            continue
+    for m in NUMBER.finditer(evidence):  # a match begins on a digit: never blank
         a, b = m.span()
-        gap = evidence[spans[-1][1]:a].strip() if spans else ""
-        if ranges and len(gap) == 1 and gap in _RANGE_DASHES:
+        if ranges and spans and evidence[spans[-1][1]:a].strip() in _RANGE_DASH:
             spans[-1][1] = b
         else:
             spans.append([a, b])
