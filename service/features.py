@@ -311,6 +311,10 @@ PROBLEM_LEAD_WITHIN = 40  # characters of a sentence's head the turn must occur 
 PLEDGE_LEAD = re.compile(r"^[\s\u3000]*(我们(将|要|一定|必须|会)|对此|对这些问题|针对这些问题)")
 
 
+def _turns_to_problems(sentence: str) -> bool:
+    return bool(PROBLEM_LEAD.search(sentence, 0, PROBLEM_LEAD_WITHIN))
+
+
 def problem_stretches(units: list[UnitRef]) -> np.ndarray:
     """Whether each unit sits in an untitled stretch of problems (``PROBLEM_LEAD``), in document order."""
     out = np.zeros(len(units), dtype=bool)
@@ -323,7 +327,7 @@ def problem_stretches(units: list[UnitRef]) -> np.ndarray:
         if u.index_in_sentence == 0:
             if PLEDGE_LEAD.match(u.sentence_text) or FORWARD_LEAD.match(u.sentence_text):
                 on = False
-            elif PROBLEM_LEAD.search(u.sentence_text, 0, PROBLEM_LEAD_WITHIN):
+            elif _turns_to_problems(u.sentence_text):
                 on = True
         out[i] = on
     return out
@@ -348,7 +352,7 @@ def _opens_review(sentence: str) -> bool:
 def review_stretches(units: list[UnitRef], paths: list[tuple[str, ...]]) -> np.ndarray:
     """Whether each unit sits in an untitled stretch of achievements (``REVIEW_LEAD``), in document order."""
     return _section_stretches(units, paths, _opens_review,
-                              lambda s: FORWARD_LEAD.match(s) or PROBLEM_LEAD.search(s, 0, PROBLEM_LEAD_WITHIN))
+                              lambda s: FORWARD_LEAD.match(s) or _turns_to_problems(s))
 
 
 def body_paths(structure: Structure, units: list[UnitRef]) -> list[tuple[str, ...]]:
