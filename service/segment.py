@@ -252,6 +252,11 @@ def split_clauses(raw: str, start: int, end: int) -> list[tuple[int, int]]:
         out.append((pos, m.start()))
         pos = m.end()
     out.append((pos, len(text)))
+    if "、" in text:
+        # a list whose figures the next clause distributes ("…,分别占…86.8%、88.5%") is one claim
+        out = [member for k, (a, b) in enumerate(out)
+               for member in ([(a, b)] if k + 1 < len(out) and _DISTRIBUTES.search(text, *out[k + 1])
+                              else _figure_list(text, a, b))]
     spans = []
     for a, b in out:
         piece = text[a:b]
@@ -263,6 +268,49 @@ def split_clauses(raw: str, start: int, end: int) -> list[tuple[int, int]]:
         if b2 > a2:
             spans.append((start + a2, start + b2))
     return spans
+
+
+# A number and at most four characters of its measure ("67家", "9.4万家", "5%左右", "0.3个百分点")
+# closing a list member; "的" after it makes the number part of a noun phrase ("…2.5个百分点的增量")
+_FIGURE_AT_END = re.compile(r"[0-9０-９][0-9０-９.．]*[^0-9０-９的]{0,4}$")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _ends_on_figure(member: str) -> bool:
+    """Does a list member state a figure of its own: two Chinese characters naming what is
+    counted, then the figure at its end ("卓越级智能工厂67家", "5G工厂301家")?"""
+    m = _FIGURE_AT_END.search(member)
+    return m is not None and len(_CJK.findall(member, 0, m.start())) >= 2
+
+
+def _figure_list(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    """The members of a "、" list in clause ``text[a:b]`` when each states its own figure, else
+    the clause whole.
+
+    "入选国家领航级智能工厂2家、卓越级智能工厂67家、5G工厂301家" is three claims, as the reports'
+    gold has them; "5万亿元、6万亿元两个台阶" and "30名全国国医大师、100名首都国医名师…为骨干的…"
+    are one (a member does not end on its figure), and so is every list of names ("、" otherwise
+    separates list members, not claims).
+    """
+    cuts = [m.start() for m in _LIST_MARK.finditer(text, a, b) if not _inside_quote(text, m.start())]
+    if not cuts:
+        return [(a, b)]
+    members: list[tuple[int, int]] = []
+    for x, y in zip([a] + [c + 1 for c in cuts], cuts + [b]):
+        if not _ends_on_figure(text[x:y].strip()):
+            return [(a, b)]
+        if members and _CHANGE_OF_FIGURE.match(text, x):
+            members[-1] = (members[-1][0], y)  # "达到5379亿元、增长18.5％": the change of the figure before
+        else:
+            members.append((x, y))
+    return members
+
+
+_LIST_MARK = re.compile("、")
+# a member that only gives the change of the figure before it, its own figure right after the verb
+_CHANGE_OF_FIGURE = re.compile(r"\s*(同比|年均|比上年|较上年)?(增长|下降|增加|减少|提高|降低|上升|回落)[0-9０-９]")
+# "分别" (respectively) or a list of figures ("同比增加21%、29.5%"): one figure per member before it
+_DISTRIBUTES = re.compile(r"分别|[0-9０-９][%％‰]?、[0-9０-９]")
 
 
 def _inside_quote(text: str, pos: int) -> bool:
@@ -319,8 +367,9 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
             continue
         # two short clauses usually make one claim, unless each states its own figure or each
         # opens on its own action ("深化公立医院综合改革,加快分级诊疗制度建设": two tasks)
+        # (a member of a list of figures is a claim of its own: clauses never break at "、" else)
         if pair_max and units and units[-1][2] == 1 and count(units[-1][0], b) <= pair_max and \
-                not _two_claims(piece, raw[units[-1][0] : units[-1][1]]):
+                "、" not in (raw[a - 1], raw[b : b + 1]) and not _two_claims(piece, raw[units[-1][0] : units[-1][1]]):
             units[-1][1] = b
             units[-1][2] += 1
             continue

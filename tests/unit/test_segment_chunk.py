@@ -64,6 +64,33 @@ def _units(raw: str) -> list[str]:
     return [u.text for s in segment(raw, [Block(0, len(raw), raw)]).sentences for u in s.units]
 
 
+def test_a_list_whose_members_each_state_a_figure_is_a_list_of_claims():
+    # c12 (Jiangsu, 2026): the provincial gold has each of the three factories as its own item
+    assert _units("入选国家领航级智能工厂2家、卓越级智能工厂67家、5G工厂301家，均居全国第一。") == [
+        "入选国家领航级智能工厂2家", "卓越级智能工厂67家", "5G工厂301家，均居全国第一"]
+    # one claim: a member that does not end on its figure, a member without what it counts,
+    # a number inside a noun phrase, a quoted name
+    for one in ("经济总量连跨5万亿元、6万亿元两个台阶。", "全年接待游客和过夜游客分别增长8%、8.4%。",
+                "打造以30名全国国医大师、100名首都国医名师为骨干的中医药人才队伍。",
+                "开展“建成示范村3个、示范乡镇5个”创建活动。"):
+        assert _units(one) == [one.rstrip("。")], one
+    # a member is a claim of its own: it does not pair with the short clause before it (c13)
+    assert _units("加强基础设施建设，力争全年完成交通投资2300亿元、能源投资2100亿元。") == [
+        "加强基础设施建设", "力争全年完成交通投资2300亿元", "能源投资2100亿元"]
+    # a member that only gives the change of the figure before it stays with that figure (s07)
+    assert _units("全省进出口总值创历史新高，达到5379亿元、增长18.5％、居全国第8位。") == [
+        "全省进出口总值创历史新高", "达到5379亿元、增长18.5％、居全国第8位"]
+    assert _units("新增国家级专精特新企业32家、增长15%，省级创新平台156个、增长20%。") == [
+        "新增国家级专精特新企业32家、增长15%", "省级创新平台156个、增长20%"]
+    assert _units("新建乡镇卫生院12所、增长3%、村卫生室48所、增长5%。") == [
+        "新建乡镇卫生院12所、增长3%", "村卫生室48所、增长5%"]
+    # seed 001: the clause after the list gives each member its share ("分别", or a list of
+    # figures): the list and that clause are one claim
+    for one in ("分类救治贫困人口6419人、慢病签约2453人,分别占应救助人口的86.8%、88.5%。",
+                "认定奖励扶助对象3.89万人、计生家庭特别扶助对象2559人,同比增加21%、29.5%。"):
+        assert _units(one) == [one.rstrip("。")], one
+
+
 def test_a_comparison_stays_with_the_figure_it_compares():
     units = _units("上半年全市卫生监督覆盖率达到56.5%,高出全省23.5个百分点。全市共出生8.3万人,同比增长37.1%。")
     assert units == ["上半年全市卫生监督覆盖率达到56.5%,高出全省23.5个百分点", "全市共出生8.3万人,同比增长37.1%"]
