@@ -253,10 +253,7 @@ def split_clauses(raw: str, start: int, end: int) -> list[tuple[int, int]]:
         pos = m.end()
     out.append((pos, len(text)))
     if "、" in text:
-        # a list whose figures the next clause distributes ("…,分别占…86.8%、88.5%") is one claim
-        out = [member for k, (a, b) in enumerate(out)
-               for member in ([(a, b)] if k + 1 < len(out) and _DISTRIBUTES.search(text, *out[k + 1])
-                              else _figure_list(text, a, b))]
+        out = _split_figure_lists(text, out)
     spans = []
     for a, b in out:
         piece = text[a:b]
@@ -274,6 +271,21 @@ def split_clauses(raw: str, start: int, end: int) -> list[tuple[int, int]]:
 # closing a list member; "的" after it makes the number part of a noun phrase ("…2.5个百分点的增量")
 _FIGURE_AT_END = re.compile(r"[0-9０-９][0-9０-９.．]*[^0-9０-９的]{0,4}$")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_LIST_MARK = re.compile("、")
+# a member that only gives the change of the figure before it, its own figure right after the verb
+_CHANGE_OF_FIGURE = re.compile(r"\s*(同比|年均|比上年|较上年)?(增长|下降|增加|减少|提高|降低|上升|回落)[0-9０-９]")
+# "分别" (respectively) or a list of figures ("同比增加21%、29.5%"): one figure per member before it
+_DISTRIBUTES = re.compile(r"分别|[0-9０-９][%％‰]?、[0-9０-９]")
+
+
+def _split_figure_lists(text: str, clauses: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each clause's list of figures as its members (``_figure_list``), except a list whose
+    figures the next clause distributes ("…2453人,分别占应救助人口的86.8%、88.5%"): one claim."""
+    out = []
+    for k, (a, b) in enumerate(clauses):
+        distributed = k + 1 < len(clauses) and _DISTRIBUTES.search(text, *clauses[k + 1])
+        out += [(a, b)] if distributed else _figure_list(text, a, b)
+    return out
 
 
 def _ends_on_figure(member: str) -> bool:
@@ -304,13 +316,6 @@ def _figure_list(text: str, a: int, b: int) -> list[tuple[int, int]]:
         else:
             members.append((x, y))
     return members
-
-
-_LIST_MARK = re.compile("、")
-# a member that only gives the change of the figure before it, its own figure right after the verb
-_CHANGE_OF_FIGURE = re.compile(r"\s*(同比|年均|比上年|较上年)?(增长|下降|增加|减少|提高|降低|上升|回落)[0-9０-９]")
-# "分别" (respectively) or a list of figures ("同比增加21%、29.5%"): one figure per member before it
-_DISTRIBUTES = re.compile(r"分别|[0-9０-９][%％‰]?、[0-9０-９]")
 
 
 def _inside_quote(text: str, pos: int) -> bool:
