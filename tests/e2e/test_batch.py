@@ -273,8 +273,11 @@ def test_interrupt_keeps_what_finished(server, tmp_path, sig, code):
     server.latency = 0.1
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    # ^C reaches a batch in the foreground: a test run started in the background ("pytest &" in a
+    # script) has SIGINT ignored, which the child would inherit and rightly keep
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(src), str(out), server.base_url],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not list(out.glob("*.json")) and time.monotonic() < deadline:
         time.sleep(0.05)
