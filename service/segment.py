@@ -38,6 +38,10 @@ LEAD_IN = re.compile(
     r"^(今年以来|近年来|一年来|上半年|下半年|目前|截至目前|截至\d+月(底|末)?|其中|同时|此外|另外|首先|其次|最后|"
     r"为此|对此|因此|总之|一是|二是|三是|四是|五是|六是|七是|八是|九是|十是|[\d—\-年月份]+)$"
 )
+# Who attended or chaired a meeting ("…各科室负责人,…医院院长参加会议。", "会议由…主持。") is the
+# story's chrome, never a claim; a figure makes it one ("群众5000余人参加活动").
+ATTENDANCE = re.compile(r"^(?!.*\d).*(参加|出席|列席)(了)?(本次|此次)?(会议|活动|仪式|发布会|座谈会)"
+                        r"(并(讲话|致辞|作重要讲话))?[。！]?\s*$|^\s*会议由[^，,。]{1,40}主持[。]?\s*$")
 # A clause that only compares the figure before it ("高出全省23.5个百分点", "同比增长37.1%",
 # "分别占应救助人口的86.8%") belongs to the claim that states that figure.
 COMPARISON_TAIL = re.compile(r"^\s*(高出|高于|低于|超过|超出|超额|分别占|占全|占比|同比|比上年|较上年|比去年|较去年|环比|位居|居全)")
@@ -268,8 +272,9 @@ def split_clauses(raw: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 # A number and at most four characters of its measure ("67家", "9.4万家", "5%左右", "0.3个百分点")
-# closing a list member; "的" after it makes the number part of a noun phrase ("…2.5个百分点的增量")
-_FIGURE_AT_END = re.compile(r"[0-9０-９][0-9０-９.．]*[^0-9０-９的]{0,4}$")
+# closing a list member; "的" after it makes the number part of a noun phrase ("…2.5个百分点的增量"),
+# and a Latin unit with words after it names a thing measured ("体重700g患儿": one patient, not a figure)
+_FIGURE_AT_END = re.compile(r"[0-9０-９][0-9０-９.．]*(?:[^0-9０-９的a-zA-Z]{0,4}|[a-zA-Z]{1,3}[%％]?)$")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LIST_MARK = re.compile("、")
 # a member that only gives the change of the figure before it, its own figure right after the verb
@@ -350,6 +355,7 @@ def group_units(raw: str, clauses: list[tuple[int, int]], min_chars: int = 8, pa
         enum = ENUM_LEAD.match(piece)
         if enum and b - a > enum.end():
             a += enum.end()
+            a += _lead_ws(raw[a:b])  # "6.</span>推动…": the markup after the number is not the claim's
             piece = raw[a:b]
         piece_start = a  # ``a`` may move back to a pending head below; ``piece`` does not
         if LEAD_IN.match(piece.strip()):
@@ -427,7 +433,8 @@ def segment(raw: str, blocks: list[Block], min_chars: int = 8, pair_max: int = P
         spans = _glue_topic(raw, split_sentences(block.start, block.text))
         for a, b in spans:
             s = Sentence(a, b, visible(raw[a:b]), heading, index=len(sentences), para=para, context=context)
-            s.units = group_units(raw, split_clauses(raw, a, b), min_chars, pair_max)
+            s.units = [] if ATTENDANCE.search(s.text) else group_units(raw, split_clauses(raw, a, b), min_chars,
+                                                                         pair_max)
             sentences.append(s)
             last_sentence = s.text
     return Structure(headings=headings, sentences=sentences, tasks=tasks, paths=paths)
@@ -452,9 +459,11 @@ def _is_topic(sentence: str) -> bool:
 
 
 def _starts_anew(raw: str, span: tuple[int, int]) -> bool:
-    """A sentence opening on a lead-in ("会议强调") or an enumerator ("六是") starts something new."""
+    """A sentence opening on a lead-in ("会议强调") or an enumerator ("六是") starts something new;
+    so does a list of who attended (``ATTENDANCE``): a topic glued to it would be dropped with it."""
     first_clause = CLAUSE_BREAK.split(raw[span[0] : span[1]], maxsplit=1)[0].strip()
-    return bool(LEAD_IN.match(first_clause) or ENUM_LEAD.match(first_clause))
+    return bool(LEAD_IN.match(first_clause) or ENUM_LEAD.match(first_clause)) or \
+        bool(ATTENDANCE.search(visible(raw[span[0] : span[1]])))
 
 
 def _family(title: str) -> str | None:

@@ -72,7 +72,8 @@ def test_a_list_whose_members_each_state_a_figure_is_a_list_of_claims():
     # a number inside a noun phrase, a quoted name
     for one in ("经济总量连跨5万亿元、6万亿元两个台阶。", "全年接待游客和过夜游客分别增长8%、8.4%。",
                 "打造以30名全国国医大师、100名首都国医名师为骨干的中医药人才队伍。",
-                "开展“建成示范村3个、示范乡镇5个”创建活动。"):
+                "开展“建成示范村3个、示范乡镇5个”创建活动。",
+                "成功抢救孕25周、体重700g患儿。"):  # c44: a Latin unit with words after it names the patient
         assert _units(one) == [one.rstrip("。")], one
     # a member is a claim of its own: it does not pair with the short clause before it (c13)
     assert _units("加强基础设施建设，力争全年完成交通投资2300亿元、能源投资2100亿元。") == [
@@ -89,6 +90,26 @@ def test_a_list_whose_members_each_state_a_figure_is_a_list_of_claims():
     for one in ("分类救治贫困人口6419人、慢病签约2453人,分别占应救助人口的86.8%、88.5%。",
                 "认定奖励扶助对象3.89万人、计生家庭特别扶助对象2559人,同比增加21%、29.5%。"):
         assert _units(one) == [one.rstrip("。")], one
+
+
+def test_who_attended_a_meeting_is_no_claim():
+    # seed 000 closes on the attendance list; its six clauses were read as plans held out
+    assert _units("全市卫生健康工作推进会议召开。济宁市卫生健康委副县级及以上领导、各科室负责人,"
+                  "各县市区卫生健康局局长、办公室主任,兖矿新里程医院院长参加会议。") == ["全市卫生健康工作推进会议召开"]
+    assert _units("会议对下一步工作进行了再部署,确保圆满完成年度任务目标。委属各单位党政主要负责人参加会议。") == [
+        "会议对下一步工作进行了再部署,确保圆满完成年度任务目标"]
+    assert _units("会议由市卫生健康委党组书记、主任王某主持。") == []
+    # a figure makes it a claim: how many took part is a result
+    assert _units("组织义诊活动20场,群众5000余人参加活动。") == ["组织义诊活动20场", "群众5000余人参加活动"]
+
+
+def test_a_unit_never_opens_on_the_markup_after_its_number():
+    # c31 (a State Council page as HTML source): "6.</span>推动…" lost its number, kept the tag
+    raw = ('<div><p><span style="x">6.</span>推动“互联网<span style="x">+</span>”中医医疗。'
+           '大力发展中医远程医疗、移动医疗等新型医疗服务模式。</p></div>')
+    cleaned = clean(raw)
+    units = [(u.start, u.text) for s in segment(raw, cleaned.blocks).sentences for u in s.units]
+    assert units[0][1].startswith("推动“互联网+”中医医疗") and raw[units[0][0]:].startswith("推动")
 
 
 def test_a_comparison_stays_with_the_figure_it_compares():
