@@ -34,7 +34,7 @@ def _looks_ocr(text: str) -> bool:
     return _ANY_SPACE.search(text) is not None and len(OCR_GAP.findall(text)) >= 3
 # Lead-ins that report speech or set a time; they never carry a claim themselves.
 LEAD_IN = re.compile(
-    r"^(会议|大会|报告|他|她|我们|肖洪涛|[\u4e00-\u9fff]{2,4})?(指出|强调|表示|提出|认为|要求|介绍|说|透露)$|"
+    r"^(会议|大会|报告|他|她|我们|[\u4e00-\u9fff]{2,4})?(指出|强调|表示|提出|认为|要求|介绍|说|透露)$|"
     r"^(今年以来|近年来|一年来|上半年|下半年|目前|截至目前|截至\d+月(底|末)?|其中|同时|此外|另外|首先|其次|最后|"
     r"为此|对此|因此|总之|一是|二是|三是|四是|五是|六是|七是|八是|九是|十是|[\d—\-年月份]+)$"
 )
