@@ -76,14 +76,23 @@ SECTION_KINDS: dict[str, re.Pattern[str]] = {
     "review": re.compile(r"(回顾|成绩|成效|成就|进展|亮点|成果|一年来|五年来|过去|主要做了|工作总结|基本情况|概况)"),
     "problem": re.compile(r"(问题|不足|短板|困难|挑战|差距|原因分析)"),
     "plan": re.compile(r"(任务|部署|下半年|下一步|今后|明年|今年要|新的一年|重点工作|工作安排|打算|工作计划|工作思路|"
-                       r"主要目标|预期目标|总体要求|展望|建议|主要措施|保障措施|指导思想|基本原则|工作要点|重点抓好)"),
+                       r"主要目标|预期目标|总体要求|展望|建议|主要措施|指导思想|基本原则|工作要点|重点抓好)"),
 }
+# Not "保障措施": a plan's safeguards follow its tasks and are a plan part through them (see
+# ``part_kinds``), while a half-year review's "关键词 落实保障措施" reports the safeguards put in
+# place; read as a plan title it took that section's 19 results for plans.
 # A title that names a remedy ("紧盯问题 深化改革", "防范化解重大风险") opens measures, not an
 # account of shortcomings: it is no problem section.
 REMEDY = re.compile(r"(紧盯|解决|破解|整治|化解|防范|整改|补齐|补足|深化|推进|加强|着力|聚焦|强调|应对)")
 
 
+# A quoted slogan or a document's name inside a title ("按照“求突破、争先进、上位次、创亮点”的要求，…
+# 并强调下半年的重点工作") says nothing about the part: its "亮点" is no review.
+QUOTED = re.compile(r"“[^”]*”|「[^」]*」|《[^》]*》")
+
+
 def kinds(title: str) -> list[str]:
+    title = QUOTED.sub("", title)
     return [k for k, rx in SECTION_KINDS.items()
             if rx.search(title) and not (k == "problem" and REMEDY.search(title))]
 

@@ -106,6 +106,19 @@ def test_task_parts_after_the_first_plan_part_are_plan_parts():
                                                                                   (None, None)]
 
 
+def test_safeguards_and_quoted_slogans_name_no_part_by_themselves():
+    # a policy's "三、保障措施" after its tasks is a plan part through them (silver s27) ...
+    contexts = [("一、总体要求",), ("二、主要任务",), ("三、保障措施",), ("三、保障措施", "（一）加强组织领导")]
+    assert [near for _, near in part_kinds(contexts)] == ["plan", "plan", "plan", "plan"]
+    # ... while a half-year review's keyword section reports the safeguards it put in place (seed 001)
+    assert kinds("关键词 落实保障措施") == [] and part_kinds([("关键词 深化医改",), ("关键词 落实保障措施",)]) == [
+        (None, None), (None, None)]
+    # the slogan's "创亮点" is no review: the lead opens the plans of the second half-year
+    lead = "按照“求突破、争先进、上位次、创亮点”的要求，主任梳理出存在的一些突出问题和短板，并强调下半年的重点工作。"
+    assert kinds(lead) == ["plan"]
+    assert kinds("二、贯彻落实《“十四五”卫生健康发展规划》") == [] and kinds("一、“十四五”以来工作回顾") == ["review"]
+
+
 # seed 002's close (a district bureau's year in review) and the 2010 national report's task part
 YEAR_AHEAD = (
     "四、突出精准服务 深耕重点人群关怀\n为4.66万名老年人进行健康体检。\n"
