@@ -8,7 +8,7 @@ pages, health news, local bureau pages, seeds) is held out in turn; the labeller
 on the other gold groups plus all silver, with every choice (structure features, silver
 weight, the section path's weight, "other" bias, second-category threshold, the part prior's
 and the paragraph tense's weights) made by the same grouped validation inside
-the training groups, the setting picked by the one-standard-error rule (``train.one_se``). The plain baseline (TF-IDF n-grams, position, cue words; silver at
+the training groups. The plain baseline (TF-IDF n-grams, position, cue words; silver at
 weight 1; argmax) is fitted on the same folds. Scores: ``service.evaluate.grade`` / ``micro``.
 
 Then the issue's other checks: each national silver report held out of training (plans and

@@ -235,24 +235,6 @@ def test_selection_weighs_each_source_group_alike():
     assert train.group_f1(scores, docs) < 0.55 < train.f1(scores)
 
 
-def test_one_se_rule_keeps_a_departure_only_when_it_beats_the_noise():
-    base = train.BASELINE
-    richer = replace(base, other_bias=1.0, paragraph_weight=0.5)  # two departures
-    one = replace(base, other_bias=1.0)  # one departure
-    assert [train.departures(c) for c in (base, one, richer)] == [0, 1, 2]
-    # ahead on the mean only through one lucky group: within a paired error, the simplest stands
-    lucky = np.array([[0.70, 0.60, 0.80, 0.50], [0.70, 0.60, 0.80, 0.54], [0.66, 0.58, 0.78, 0.70]])
-    assert int(np.argmax(lucky.mean(axis=1))) == 2 and train.one_se([base, one, richer], lucky) == 0
-    # ahead in every group by about the same: the paired error is small, the best stays
-    steady = np.array([[0.70, 0.60, 0.80, 0.50], [0.71, 0.61, 0.81, 0.51], [0.75, 0.64, 0.85, 0.55]])
-    assert train.one_se([base, one, richer], steady) == 2
-    # of two admissible settings with as many departures, the higher mean
-    close = np.array([[0.70, 0.60, 0.80, 0.50], [0.72, 0.60, 0.79, 0.51], [0.71, 0.61, 0.80, 0.49]])
-    assert train.one_se([richer, one, replace(base, part_weight=1.0)], close) == 1
-    # one group: no error to measure, the argmax
-    assert train.one_se([base, one, richer], lucky[:, 3:]) == 2
-
-
 def test_shipped_labeller_reads_document_structure():
     structure, units = _units(REVIEW_AND_PLAN)
     model = labeller.shipped()
