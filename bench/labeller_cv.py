@@ -24,13 +24,18 @@ from pathlib import Path
 
 
 from service import train
-from service.evaluate import micro
+from service.evaluate import micro, standard_errors
 
 NATIONAL_SILVER = ("s12", "s13", "s14", "s15", "s16", "s17", "s18", "s32", "s33")
 
 
 def rp(scores) -> str:
     return train.rp(scores)
+
+
+def se(m: dict) -> str:
+    r, p = standard_errors(m)
+    return f"±{r or 0:.3f} / ±{p or 0:.3f}"
 
 
 def table(res: train.GroupedResult) -> None:
@@ -41,16 +46,17 @@ def table(res: train.GroupedResult) -> None:
     # what perfect labels on the same units would score (bench/oracle_units.py --groups): a
     # group whose gold joins our clauses into one claim has a lower precision ceiling
     ceiling = [train.score(d, [tuple(sorted(t)) for t in d.targets]) for d in res.docs]
-    print("\nper group (micro R / P)          labeller          baseline   perfect labels")
+    # the labeller's binomial standard errors: a floor on how far each figure moves by chance
+    print("\nper group (micro R / P)          labeller          baseline   perfect labels   labeller SE")
     worst = 1.0
     for g in sorted({d.group for d in res.docs}):
         idx = [i for i, d in enumerate(res.docs) if d.group == g]
         a = micro([res.labeller[i] for i in idx])
         worst = min(worst, a["recall"] or 0, a["precision"] or 0)
         print(f"  {g:30s} {rp([res.labeller[i] for i in idx]):>16s}  {rp([res.baseline[i] for i in idx]):>16s}"
-              f"  {rp([ceiling[i] for i in idx]):>15s}")
+              f"  {rp([ceiling[i] for i in idx]):>15s}   {se(a)}")
     a, b = micro(res.labeller), micro(res.baseline)
-    print(f"  {'ALL (micro)':30s} {rp(res.labeller):>16s}  {rp(res.baseline):>16s}  {rp(ceiling):>15s}")
+    print(f"  {'ALL (micro)':30s} {rp(res.labeller):>16s}  {rp(res.baseline):>16s}  {rp(ceiling):>15s}   {se(a)}")
     print(f"\ndone-when: micro >= 0.75/0.75: {(a['recall'] or 0) >= 0.75 and (a['precision'] or 0) >= 0.75}; "
           f"no group < 0.60: {worst >= 0.60} (lowest {worst:.3f}); "
           f">= +0.03 over baseline on both: {(a['recall'] - b['recall']):+.3f} / {(a['precision'] - b['precision']):+.3f}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import math
 import random
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from service.evaluate import (
     micro,
     run_eval,
     spans_match,
+    standard_errors,
 )
 from service.models import CATEGORIES, Digest, DocInfo, Item, Meta
 
@@ -265,6 +267,14 @@ def test_micro_pools_counts_instead_of_averaging_ratios():
     assert m["per_category"]["problems"]["recall"] is None
     assert (m["gold"], m["items"], m["matched"]) == (8, 12, 3)
 
+
+
+def test_standard_errors_are_binomial_over_claims_and_items():
+    m = micro([_score("a", gold=40, items=50, matched=30), _score("b", gold=0, items=0, matched=0)])
+    r_se, p_se = standard_errors(m)
+    assert r_se == pytest.approx(math.sqrt(0.75 * 0.25 / 40))
+    assert p_se == pytest.approx(math.sqrt(0.6 * 0.4 / 50))
+    assert standard_errors(micro([_score("c", gold=0, items=0, matched=0)])) == (None, None)
 
 # ---------------------------------------------------------------------------- independent matcher
 
