@@ -75,6 +75,9 @@ def test_seed_digest_through_the_default_backend(tmp_path, flags):
     # sure the real model runs inside a whole digest.
     seed = SEEDS[0]  # 000_*
     env = clean_env(REPORTSUM_CACHE=str(tmp_path / "cache.sqlite3"))  # a fresh cache: nothing served from it
+    # clean_env sets the strategy and sends every unit to the model (the plumbing tests' setting):
+    # a new user has neither, so the default's own choices run here
+    del env["REPORTSUM_STRATEGY"], env["REPORTSUM_ASSIST_MARGIN"]
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "service", "summarize", str(seed), "-q", *flags], env=env,
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
@@ -85,6 +88,8 @@ def test_seed_digest_through_the_default_backend(tmp_path, flags):
     assert meta["model"] == "qwen2.5-coder-1.5b-instruct-q4_k_m"
     if flags:
         assert meta["llm_calls"] > 0 and meta["prompt_tokens"] > 0 and meta["completion_tokens"] > 0
+    else:  # the embedded model does not earn its calls (Settings.assist_margin_for): none by default
+        assert meta["strategy"] == "learned" and meta["llm_calls"] == 0
     text = seed.read_text(encoding="utf-8")
     items = [it for cat in ("achievements", "problems", "plans") for it in digest[cat]]
     assert len(items) >= 5
