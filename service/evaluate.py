@@ -586,7 +586,6 @@ def micro(scores: Sequence[ArticleScore]) -> dict[str, Any]:
     }
 
 
-
 def standard_errors(m: dict[str, Any]) -> tuple[float | None, float | None]:
     """Binomial standard errors of a ``micro`` figure's recall and precision, each gold claim
     and each item one trial. A floor on how far the figure moves by chance: claims of one
@@ -597,6 +596,7 @@ def standard_errors(m: dict[str, Any]) -> tuple[float | None, float | None]:
         return math.sqrt(p * (1 - p) / n) if p is not None and n else None
 
     return se(m["recall"], m["gold"]), se(m["precision"], m["items"])
+
 
 # --------------------------------------------------------------------------------------------
 # Driver
