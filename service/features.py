@@ -50,20 +50,23 @@ class UnitRef:
     context: tuple[str, ...]
     heading_task: bool
     index_in_sentence: int
+    tail: str  # segment.Unit.tail: its clause's end beyond a caption, for the summary only
 
     def __init__(self, start: int, end: int, text: str, sentence_text: str, para: int,
-                 context: tuple[str, ...], heading_task: bool, index_in_sentence: int) -> None:
+                 context: tuple[str, ...], heading_task: bool, index_in_sentence: int, tail: str = "") -> None:
         # What the frozen dataclass's own __init__ stores, in one dict update rather than a
         # guarded setattr per field: a report has thousands of units (half the cost).
         self.__dict__.update(start=start, end=end, text=text, sentence_text=sentence_text, para=para,
-                             context=context, heading_task=heading_task, index_in_sentence=index_in_sentence)
+                             context=context, heading_task=heading_task, index_in_sentence=index_in_sentence,
+                             tail=tail)
 
 
 def units_of(structure: Structure) -> list[UnitRef]:
     """Every unit the labeller must decide, in document order (sentences and task headings)."""
     out: list[UnitRef] = []
     for s in structure.sentences:
-        out += [UnitRef(u.start, u.end, u.text, s.text, s.para, s.context, False, i) for i, u in enumerate(s.units)]
+        out += [UnitRef(u.start, u.end, u.text, s.text, s.para, s.context, False, i, u.tail)
+                for i, u in enumerate(s.units)]
     for t in structure.tasks:
         out += [UnitRef(u.start, u.end, u.text, t.text, t.para, t.context, True, 0) for u in t.units]
     return sorted(out, key=operator.attrgetter("start", "end"))

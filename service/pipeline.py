@@ -55,7 +55,7 @@ from service.merge import dedupe, doc_info, first_mentions, framed
 from service.models import CATEGORIES, Digest, DocInfo, Excluded, Item, Meta
 from service.prompts import load
 from service.segment import Sentence, segment
-from service.summaries import subject_carried
+from service.summaries import subject_carried, tail_completed
 
 Progress = Callable[[int, int], None]
 _LABELS = {"成绩": "achievements", "问题": "problems", "计划": "plans", "其他": "other"}
@@ -600,8 +600,9 @@ def assemble(text: str, units, decisions, warnings: list[str]) -> tuple[dict[str
 
 
 def _with_subject(item: Item, unit: UnitRef) -> Item:
-    """A clause gets the subject its sentence names; an item led by a time frame is read with
-    it and needs none."""
+    """A clause gets the subject its sentence names (an item led by a time frame is read with
+    it and needs none), and the end of its clause beyond a caption cut into it."""
+    item = tail_completed(item, unit)
     return subject_carried(item, unit) if item.span[0] == unit.start else item
 
 

@@ -71,6 +71,9 @@ class Unit:
     start: int
     end: int
     text: str
+    # the words that end this unit's clause on the far side of a caption cut into its sentence
+    # ("深耕医养" | 会议现场。 | "健康产业,"): read in its summary, never in its evidence
+    tail: str = ""
 
 
 @dataclass
@@ -171,18 +174,49 @@ def _ends_sentence_inside(text: str) -> bool:
     return bool(re.search(rf"[{TERMINAL}][{CLOSERS}]*\S", text.strip()))
 
 
-def paragraphs(raw: str, blocks: list[Block]) -> list[tuple[Block, bool]]:
-    """Join blocks broken mid-sentence ("...培育医\\n\\n养健康产业"); flag headings."""
+def paragraphs(raw: str, blocks: list[Block], tails: dict[int, tuple[str, int]] | None = None) \
+        -> list[tuple[Block, bool]]:
+    """Join blocks broken mid-sentence ("...培育医\\n\\n养健康产业"); flag headings. A sentence
+    cut by a caption keeps its halves apart (the caption lies between them): the words that
+    end the cut clause go to ``tails``, by the offset where the first half ends, with the
+    offset after them, where the second half's first unit opens."""
     out: list[tuple[Block, bool]] = []
     for b in blocks:
         if b.title:  # the title block above the report (see clean): headings, never joined
             out.append((b, True))
-        elif out and not out[-1][1] and _continues(raw, out[-1][0], b):
+            continue
+        if out and not out[-1][1] and _continues(raw, out[-1][0], b):
             prev = out[-1][0]
             out[-1] = (Block(prev.start, b.end, raw[prev.start : b.end], prev.gap_before), False)
-        else:
-            out.append((b, is_heading(b, raw)))
+            continue
+        if out and not out[-1][1] and (cut := _cut_tail(raw, out[-1][0], b)):
+            prev = out[-1][0]
+            if tails is not None:
+                tails[prev.end - _trail_ws(prev.text)] = (b.text[:cut].rstrip(_CLAUSE_MARKS), b.start + cut)
+        out.append((b, is_heading(b, raw)))
     return out
+
+
+_CLAUSE_MARKS = "，,、；;。"
+# The first words of a block, up to a clause mark: a cut sentence's end ("健康产业,", "作,")
+_HEAD_WORDS = re.compile(rf"^[\u4e00-\u9fff]{{1,6}}[{_CLAUSE_MARKS}]")
+_IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _cut_tail(raw: str, prev: Block, b: Block) -> int:
+    """How many characters of ``b`` end ``prev``'s last clause, 0 when ``b`` does not go on
+    from it. A photo and its caption set into a news story cut a sentence, even a word, in two
+    ("高度重视免疫规划工" | 济阳区人民医院…签约揭牌。 | "作,不断优化免疫服务模式"): ``prev`` breaks off
+    inside a word, is a paragraph (long, or a sentence ended inside it), and text that is
+    not the report lies between; ``b``'s first words, up to a clause mark, end the clause."""
+    gap = raw[prev.end : b.start]
+    shown = prev.visible.rstrip()
+    if not _IDEOGRAPH.search(gap) or not _IDEOGRAPH.fullmatch(shown[-1:]) or is_heading(b, raw):
+        return 0
+    if len(shown) <= 40 and not _ends_sentence_inside(prev.text):
+        return 0  # a title or a dateline above a byline is not half a sentence
+    m = _HEAD_WORDS.match(b.text)
+    return m.end() if m else 0
 
 
 def _continues(raw: str, prev: Block, b: Block) -> bool:
@@ -418,7 +452,9 @@ def segment(raw: str, blocks: list[Block], min_chars: int = 8, pair_max: int = P
     context: tuple[str, ...] = ()
     ranks: tuple[float, ...] = ()  # the heading rank of each entry of ``context``
     last_sentence: str | None = None  # the sentence that may introduce an enumerated list
-    paras = paragraphs(raw, blocks)
+    tails: dict[int, tuple[str, int]] = {}
+    paras = paragraphs(raw, blocks, tails)
+    resume = {at for _, at in tails.values()}  # a cut sentence's second half: its units open here
     upcoming = _next_numbered_all(paras)
     for para, (block, head) in enumerate(paras):
         if head:
@@ -433,8 +469,12 @@ def segment(raw: str, blocks: list[Block], min_chars: int = 8, pair_max: int = P
         spans = _glue_topic(raw, split_sentences(block.start, block.text))
         for a, b in spans:
             s = Sentence(a, b, visible(raw[a:b]), heading, index=len(sentences), para=para, context=context)
-            s.units = [] if ATTENDANCE.search(s.text) else group_units(raw, split_clauses(raw, a, b), min_chars,
-                                                                         pair_max)
+            clauses = split_clauses(raw, a, b)
+            if resume and (at := next((r for r in resume if a <= r <= b), None)) is not None:
+                clauses = [c for c in clauses if c[0] >= at]  # the words before ``at`` end the clause above
+            s.units = [] if ATTENDANCE.search(s.text) else group_units(raw, clauses, min_chars, pair_max)
+            if s.units and s.units[-1].end in tails:
+                s.units[-1].tail = tails[s.units[-1].end][0]
             sentences.append(s)
             last_sentence = s.text
     return Structure(headings=headings, sentences=sentences, tasks=tasks, paths=paths)

@@ -432,5 +432,16 @@ def subject_carried(item: Item, unit: UnitRef) -> Item:
     return item if summary == item.summary else item.model_copy(update={"summary": summary})
 
 
+def tail_completed(item: Item, unit: UnitRef) -> Item:
+    """The item of a clause that a caption cut in two with its summary read to the clause's end
+    ("强力推进新旧动能转换,深耕医养" + "健康产业" -> "强力推进新旧动能转换,深耕医养健康产业。"); evidence
+    and span stay the unit's, on this side of the caption. A tail is words without a figure
+    (segment._HEAD_WORDS), so the summary still holds no number its evidence lacks."""
+    if not unit.tail or item.span[1] != unit.end or not item.summary.endswith("。"):
+        return item
+    summary = item.summary[:-1] + unit.tail + "。"
+    return item.model_copy(update={"summary": summary}) if summary_is_faithful(summary, item.evidence) else item
+
+
 __all__ = ["UnitContext", "addition_problem", "carry_subject", "evidence_kept", "stray_numbers", "subject_carried",
-           "subject_of", "unit_context", "with_subject", "words_from_nowhere"]
+           "subject_of", "tail_completed", "unit_context", "with_subject", "words_from_nowhere"]

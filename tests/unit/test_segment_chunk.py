@@ -1,8 +1,8 @@
 import pytest
 
 from service.chunk import chunk, count_tokens
-from service.clean import clean
-from service.segment import segment
+from service.clean import Block, clean
+from service.segment import _cut_tail, segment
 from tests.conftest import SEEDS
 
 
@@ -244,3 +244,38 @@ def test_count_tokens_reads_special_token_text_as_plain_text():
 
     text = "报告<|endoftext|>结束<|fim_prefix|>"
     assert count_tokens(text) == len(_encoding().encode(text, disallowed_special=())) > 5
+
+
+# A news photo's caption set into a sentence, as in seed 000 and seed 002 (pasted web text: the
+# photo leaves blank lines above its caption).
+_CUT = ("8月20日上午,全市卫生健康工作推进会议召开,会议对下一步工作进行再部署、再督促。深入开展卫生监督执法“蓝盾行动”。"
+        "强力推进新旧动能转换,深耕医养\n\n\n\n会议现场。\n\n健康产业,深化医养结合示范先行市(县)建设,强力推进“互联网+医疗健康”。\n")
+
+
+def test_a_caption_cut_into_a_sentence_ends_the_clause_before_it_and_opens_nothing():
+    cleaned = clean(_CUT)
+    assert [(_CUT[a:b], why) for (a, b), why in ((e.span, e.reason) for e in cleaned.excluded)] == [
+        ("会议现场。", "photo caption")]
+    units = [u for s in segment(_CUT, cleaned.blocks).sentences for u in s.units]
+    cut = next(u for u in units if u.text.endswith("深耕医养"))
+    assert cut.tail == "健康产业"
+    # the words after the caption end the clause before it: no unit opens on them, none holds the caption
+    assert [u.text for u in units if u.start > cut.end][0] == "深化医养结合示范先行市(县)建设"
+    assert not any("会议现场" in u.text or u.text.startswith("健康产业") for u in units)
+    assert sum(bool(u.tail) for u in units) == 1
+
+
+def test_a_word_cut_by_a_caption_is_read_whole_and_a_title_above_a_byline_is_no_half_sentence():
+    word = ("全区扎实推进家庭医生签约服务,重点人群签约率达到80%,群众满意度持续提升。扎实推进免疫规划工作,深化医防协同。"
+            "高度重视免疫规划工\n\n\n\n"
+            "济阳区人民医院与“北京名医专家团队”签约揭牌。\n\n作,不断优化免疫服务模式,加强规范预防接种管理。\n")
+    units = [u for s in _structure(word).sentences for u in s.units]
+    assert [(u.text, u.tail) for u in units if u.tail] == [("高度重视免疫规划工", "作")]
+    assert not any(u.text.startswith("作") for u in units)
+    # a short line with no sentence ended inside it (an account line, a dateline) is not half a
+    # sentence, even when what follows it opens on a few words and a comma
+    raw = "发布于贵州省卫生健康委员会官方账号\n\n+关注 健康贵州\n\n健康是需求,健康是责任。"
+    after = raw.index("健康是需求")
+    assert _cut_tail(raw, Block(0, 17, raw[:17]), Block(after, len(raw), raw[after:])) == 0
+    longer = "健康是需求。" + raw
+    assert _cut_tail(longer, Block(0, 23, longer[:23]), Block(after + 6, len(longer), longer[after + 6:])) == len("健康是需求,")

@@ -14,7 +14,7 @@ from service.features import UnitRef, units_of
 from service.models import Item
 from service.segment import segment
 from service.summaries import (UnitContext, addition_problem, carry_subject, subject_carried, subject_of,
-                               unit_context, with_subject)
+                               tail_completed, unit_context, with_subject)
 from tests.conftest import ROOT
 from tests.doubles import context_replies
 from tests.doubles.fake_openai import FakeOpenAIServer
@@ -285,3 +285,21 @@ def test_the_learned_item_keeps_its_evidence_and_span():
     assert carried.summary == "进出口总值达到5379亿元、增长18.5％。"
     assert carried.evidence == text[carried.span[0]:carried.span[1]] == item.evidence
     assert carry_subject("x", "y", "z") == "x"
+
+
+def test_a_clause_cut_by_a_caption_is_summarised_to_its_end_and_its_evidence_stays_this_side():
+    from service.pipeline import assemble
+    from tests.unit.test_segment_chunk import _CUT
+
+    units = units_of(segment(_CUT, clean(_CUT).blocks))
+    items, _ = assemble(_CUT, units, [("plans",)] * len(units), warnings := [])
+    by_evidence = {it.evidence: it for it in items["plans"]}
+    cut = by_evidence["强力推进新旧动能转换,深耕医养"]
+    assert cut.summary == "强力推进新旧动能转换,深耕医养健康产业。"
+    assert _CUT[cut.span[0]:cut.span[1]] == cut.evidence and not warnings
+    assert by_evidence["深化医养结合示范先行市(县)建设"].summary == "深化医养结合示范先行市(县)建设。"
+    assert not any("会议现场" in it.evidence or "会议现场" in it.summary for it in items["plans"])
+    # a tail reaches only the item that ends where its unit does
+    unit = next(u for u in units if u.tail)
+    earlier = Item(summary="强力推进新旧动能转换。", evidence="强力推进新旧动能转换", span=(unit.start, unit.start + 10))
+    assert tail_completed(earlier, unit) == earlier
