@@ -59,10 +59,11 @@ def test_unit_ref_init_stores_every_field_in_order_and_stays_frozen() -> None:
 
     from service.features import UnitRef
 
-    values = (3, 9, "完成", "全年完成", 2, ("工作回顾",), True, 1)
+    values = (3, 9, "完成", "全年完成", 2, ("工作回顾",), True, 1, "工作")
     u = UnitRef(*values)
     assert list(u.__dict__) == [f.name for f in dataclasses.fields(UnitRef)]
     assert dataclasses.astuple(u) == values
     assert u == UnitRef(**dict(zip(u.__dict__, values))) and hash(u) == hash(UnitRef(*values))
     with pytest.raises(dataclasses.FrozenInstanceError):
         u.start = 4  # type: ignore[misc]
+    assert UnitRef(*values[:-1]).tail == ""  # a unit no caption cut has no tail
