@@ -31,8 +31,10 @@ A whole line in <strong>/<b>/<h1>…<h6> on a web page is a heading even with a 
 Left as they are: boxes "专栏1 …" after the last numbered part start sections of their own (c36);
 bare numbers from a table read as headings (s20); an addressee ("各位代表：", "各区卫生健康委：")
 or a byline ("省长 刘小涛") above the first part is the root of the path (s33, c12, s28); "2中医药…"
-without its dot is a plain title (c35). A caption set into a sentence (seeds 000 and 002, the only
-two) prints as ``cut by a caption``: the unit before it and the words after it that end its clause.
+without its dot is a plain title (c35). A caption set into a sentence (seeds 000 and 002) or a
+newspaper headline set into one (seed 003, where it heads the epidemic story: "主动担当 奋勇战疫" /
+"疫情防控中展现新作为"), the only three, prints as ``cut by a caption or headline``: the unit before it
+and the words after it that end its clause.
 """
 
 from __future__ import annotations
@@ -143,9 +145,9 @@ def main() -> None:
         cut = [u for s in st.sentences for u in s.units if u.tail]
         if not args.summary:
             for u in cut:  # a caption set into a sentence: the unit before it and the words that end it
-                print(f"  cut by a caption: {_short(u.text, 30)} + {u.tail}")
+                print(f"  cut by a caption or headline: {_short(u.text, 30)} + {u.tail}")
         print(f"SUMMARY {path.name}: headings {len(st.headings)} depth {depth} units {units}"
-              + (f" outside their part {bad}" if bad else "") + (f" cut by a caption {len(cut)}" if cut else ""))
+              + (f" outside their part {bad}" if bad else "") + (f" cut by a caption or headline {len(cut)}" if cut else ""))
     print(f"units outside the top-level part (一、…) they follow: {outside[0]} of {outside[1]}")
 
 

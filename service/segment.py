@@ -177,12 +177,21 @@ def _ends_sentence_inside(text: str) -> bool:
 def paragraphs(raw: str, blocks: list[Block], tails: dict[int, tuple[str, int]] | None = None) \
         -> list[tuple[Block, bool]]:
     """Join blocks broken mid-sentence ("...培育医\\n\\n养健康产业"); flag headings. A sentence
-    cut by a caption keeps its halves apart (the caption lies between them): the words that
-    end the cut clause go to ``tails``, by the offset where the first half ends, with the
+    cut by a caption or a headline keeps its halves apart (they lie between them): the words
+    that end the cut clause go to ``tails``, by the offset where the first half ends, with the
     offset after them, where the second half's first unit opens."""
     out: list[tuple[Block, bool]] = []
-    for b in blocks:
-        if b.title:  # the title block above the report (see clean): headings, never joined
+    headline_until = -1  # blocks up to this index are a headline set into the sentence above them
+    for i, b in enumerate(blocks):
+        if b.title or i <= headline_until:  # the title block above the report (see clean), a headline
+            out.append((b, True))
+            continue
+        if out and not out[-1][1] and (k := _headline_set_in(raw, out[-1][0], blocks, i)):
+            prev, rest = out[-1][0], blocks[k]
+            cut = _cut_tail(raw, prev, rest)
+            if tails is not None:
+                tails[prev.end - _trail_ws(prev.text)] = (rest.text[:cut].rstrip(_CLAUSE_MARKS), rest.start + cut)
+            headline_until = k - 1
             out.append((b, True))
             continue
         if out and not out[-1][1] and _continues(raw, out[-1][0], b):
@@ -197,9 +206,31 @@ def paragraphs(raw: str, blocks: list[Block], tails: dict[int, tuple[str, int]] 
     return out
 
 
+# A newspaper's headline: a short line without punctuation ("主动担当 奋勇战疫")
+_HEADLINE_MAX = 16
+_PUNCTUATION = re.compile(r"[，,、；;。：:！？!?]")
+
+
+def _headline_set_in(raw: str, prev: Block, blocks: list[Block], i: int) -> int:
+    """The index of the block that goes on from ``prev`` when ``blocks[i]`` opens a headline of
+    one or two lines set into ``prev``'s sentence; 0 when it does not. A newspaper page laid out
+    in columns and read as text puts the next story's headline mid-sentence (seed 003: "…个体诊所等
+    编外 卫" / 主动担当 奋勇战疫 / 疫情防控中展现新作为 / "生力量参与防控工作。 控制病毒传染…"): the headline
+    heads what follows, and the words after it end the sentence it cut."""
+    k = i
+    while k < len(blocks) and k - i < 2 and not blocks[k].title and _is_headline(blocks[k]):
+        k += 1
+    return k if i < k < len(blocks) and _cut_tail(raw, prev, blocks[k]) else 0
+
+
+def _is_headline(b: Block) -> bool:
+    shown = b.visible.strip()
+    return 0 < len(shown) <= _HEADLINE_MAX and not _PUNCTUATION.search(shown)
+
+
 _CLAUSE_MARKS = "，,、；;。"
 # The first words of a block, up to a clause mark: a cut sentence's end ("健康产业,", "作,")
-_HEAD_WORDS = re.compile(rf"^[\u4e00-\u9fff]{{1,6}}[{_CLAUSE_MARKS}]")
+_HEAD_WORDS = re.compile(rf"^[\u4e00-\u9fff]{{1,12}}[{_CLAUSE_MARKS}]")
 _IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -471,13 +502,25 @@ def segment(raw: str, blocks: list[Block], min_chars: int = 8, pair_max: int = P
             s = Sentence(a, b, visible(raw[a:b]), heading, index=len(sentences), para=para, context=context)
             clauses = split_clauses(raw, a, b)
             if resume and (at := next((r for r in resume if a <= r <= b), None)) is not None:
-                clauses = [c for c in clauses if c[0] >= at]  # the words before ``at`` end the clause above
+                clauses = _from(raw, clauses, at)  # the words before ``at`` end the clause above
             s.units = [] if ATTENDANCE.search(s.text) else group_units(raw, clauses, min_chars, pair_max)
             if s.units and s.units[-1].end in tails:
                 s.units[-1].tail = tails[s.units[-1].end][0]
             sentences.append(s)
             last_sentence = s.text
     return Structure(headings=headings, sentences=sentences, tasks=tasks, paths=paths)
+
+
+def _from(raw: str, clauses: list[tuple[int, int]], at: int) -> list[tuple[int, int]]:
+    """The clauses from ``at`` on, one that holds ``at`` cut there (a short sentence glued to the
+    next as its topic is one clause: "生力量参与防控工作。 控制病毒传染 疾控战士冲锋在前")."""
+    out = []
+    for x, y in clauses:
+        if x < at < y:
+            x = at + _lead_ws(raw[at:y])
+        if x >= at and x < y:
+            out.append((x, y))
+    return out
 
 
 def _glue_topic(raw: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

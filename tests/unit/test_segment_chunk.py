@@ -279,3 +279,18 @@ def test_a_word_cut_by_a_caption_is_read_whole_and_a_title_above_a_byline_is_no_
     assert _cut_tail(raw, Block(0, 17, raw[:17]), Block(after, len(raw), raw[after:])) == 0
     longer = "健康是需求。" + raw
     assert _cut_tail(longer, Block(0, 23, longer[:23]), Block(after + 6, len(longer), longer[after + 6:])) == len("健康是需求,")
+
+
+def test_a_headline_set_into_a_sentence_heads_what_follows_and_the_words_after_it_end_the_sentence():
+    # seed 003, a newspaper page read as text: the next story's two-line headline sits mid-sentence
+    raw = ("2019年卫生健康事业实现新突破\n\n各基层医疗卫生机构医务人员积极开展卡点监测排查,宣传防控政策和防护知识。"
+           "动员近700名民营医院、门诊部、个体诊所等编外卫\n\n主动担当 奋勇战疫\n\n疫情防控中展现新作为\n\n"
+           "生力量参与防控工作。 控制病毒传染 疾控战士冲锋在前。市疾控中心累计检测6050多份核酸样本。\n")
+    st = _structure(raw)
+    assert [h.text for h in st.headings] == ["2019年卫生健康事业实现新突破", "主动担当 奋勇战疫", "疫情防控中展现新作为"]
+    units = [(u.text, u.tail, s.context[-1]) for s in st.sentences for u in s.units]
+    assert ("动员近700名民营医院、门诊部、个体诊所等编外卫", "生力量参与防控工作", "2019年卫生健康事业实现新突破") in units
+    # the words after the headline open no unit; the clause glued after them does, under the headline
+    assert [u[0] for u in units if u[2] == "疫情防控中展现新作为"] == ["控制病毒传染 疾控战士冲锋在前",
+                                                              "市疾控中心累计检测6050多份核酸样本"]
+    assert not any("主动担当" in u[0] or "生力量" in u[0] for u in units)
