@@ -19,7 +19,7 @@ from service.features import UnitRef, units_of
 from service.merge import dedupe, framed
 from service.models import CATEGORIES
 from service.segment import segment
-from service.summaries import subject_carried
+from service.summaries import subject_carried, tail_completed
 from tests.conftest import SEEDS
 
 OPTIONS = pipeline.PrepareOptions("learned", 1200, 0.0, 1_000_000)
@@ -137,11 +137,13 @@ def test_prepare_still_pickles_by_name_for_pool_workers():
 
 
 def _assemble_every_item(text, units, decisions, warnings):
-    """Assembly as it was: every item built and its subject carried, then repeats dropped."""
+    """Assembly as it was: every item built, read to its clause's end and its subject carried,
+    then repeats dropped."""
     items = {c: [] for c in CATEGORIES}
     for first, last, cats in framed(units, decisions):
         for cat in cats:
             if (item := pipeline._item(text, units[first].start, units[last].end, warnings)) is not None:
+                item = tail_completed(item, units[last])
                 items[cat].append(subject_carried(item, units[last]) if first == last else item)
     return dedupe(items)
 
