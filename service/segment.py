@@ -186,11 +186,9 @@ def paragraphs(raw: str, blocks: list[Block], tails: dict[int, tuple[str, int]] 
         if b.title or i <= headline_until:  # the title block above the report (see clean), a headline
             out.append((b, True))
             continue
-        if out and not out[-1][1] and (k := _headline_set_in(raw, out[-1][0], blocks, i)):
-            prev, rest = out[-1][0], blocks[k]
-            cut = _cut_tail(raw, prev, rest)
-            if tails is not None:
-                tails[prev.end - _trail_ws(prev.text)] = (rest.text[:cut].rstrip(_CLAUSE_MARKS), rest.start + cut)
+        if out and not out[-1][1] and (found := _headline_set_in(raw, out[-1][0], blocks, i)):
+            k, cut = found
+            _note_tail(tails, out[-1][0], blocks[k], cut)
             headline_until = k - 1
             out.append((b, True))
             continue
@@ -199,11 +197,15 @@ def paragraphs(raw: str, blocks: list[Block], tails: dict[int, tuple[str, int]] 
             out[-1] = (Block(prev.start, b.end, raw[prev.start : b.end], prev.gap_before), False)
             continue
         if out and not out[-1][1] and (cut := _cut_tail(raw, out[-1][0], b)):
-            prev = out[-1][0]
-            if tails is not None:
-                tails[prev.end - _trail_ws(prev.text)] = (b.text[:cut].rstrip(_CLAUSE_MARKS), b.start + cut)
+            _note_tail(tails, out[-1][0], b, cut)
         out.append((b, is_heading(b, raw)))
     return out
+
+
+def _note_tail(tails: dict[int, tuple[str, int]] | None, prev: Block, rest: Block, cut: int) -> None:
+    """``rest``'s first ``cut`` characters end ``prev``'s last clause (see ``paragraphs``)."""
+    if tails is not None:
+        tails[prev.end - _trail_ws(prev.text)] = (rest.text[:cut].rstrip(_CLAUSE_MARKS), rest.start + cut)
 
 
 # A newspaper's headline: a short line without punctuation ("主动担当 奋勇战疫")
@@ -211,16 +213,18 @@ _HEADLINE_MAX = 16
 _PUNCTUATION = re.compile(r"[，,、；;。：:！？!?]")
 
 
-def _headline_set_in(raw: str, prev: Block, blocks: list[Block], i: int) -> int:
-    """The index of the block that goes on from ``prev`` when ``blocks[i]`` opens a headline of
-    one or two lines set into ``prev``'s sentence; 0 when it does not. A newspaper page laid out
+def _headline_set_in(raw: str, prev: Block, blocks: list[Block], i: int) -> tuple[int, int] | None:
+    """The index of the block that goes on from ``prev`` and how many of its characters end
+    ``prev``'s clause (``_cut_tail``), when ``blocks[i]`` opens a headline of one or two lines
+    set into ``prev``'s sentence; None when it does not. A newspaper page laid out
     in columns and read as text puts the next story's headline mid-sentence (seed 003: "…个体诊所等
     编外 卫" / 主动担当 奋勇战疫 / 疫情防控中展现新作为 / "生力量参与防控工作。 控制病毒传染…"): the headline
     heads what follows, and the words after it end the sentence it cut."""
     k = i
     while k < len(blocks) and k - i < 2 and not blocks[k].title and _is_headline(blocks[k]):
         k += 1
-    return k if i < k < len(blocks) and _cut_tail(raw, prev, blocks[k]) else 0
+    cut = _cut_tail(raw, prev, blocks[k]) if i < k < len(blocks) else 0
+    return (k, cut) if cut else None
 
 
 def _is_headline(b: Block) -> bool:
